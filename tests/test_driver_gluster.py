@@ -1,0 +1,161 @@
+"""The driver end to end on a real GlusterFS volume (3 lab nodes, replica 3 arbiter 1),
+every call through the XML-RPC path xapi uses."""
+
+import hashlib
+import os
+import xml.dom.minidom
+
+import pytest
+
+from smdriver import SMFault, unwrap
+
+pytestmark = pytest.mark.gluster
+
+GiB = 1024 ** 3
+
+
+def dconf_for(lab, volume="xosan"):
+    return {"server": ",".join(n.ip for n in lab.nodes), "volume": volume, "SRmaster": "true"}
+
+
+def proc_mounts():
+    with open("/proc/mounts") as fh:
+        return fh.read()
+
+
+def vdi_create_args(size, label="disk"):
+    # size, name_label, name_description, metadata_of_pool, is_a_snapshot, snapshot_time, snapshot_of, read_only
+    return [str(size), label, "test disk", "OpaqueRef:NULL", "false", "19700101T00:00:00Z", "OpaqueRef:NULL",
+            "false"]
+
+
+def probe_uuids(answer):
+    doc = xml.dom.minidom.parseString(answer)
+    return sorted(n.firstChild.data.strip() for n in doc.getElementsByTagName("UUID"))
+
+
+def test_sr_lifecycle_on_real_gluster(gluster_lab, driver, xapi, new_sr, smenv):
+    dconf = dconf_for(gluster_lab)
+    sr_uuid, sr_ref = new_sr(dconf)
+    base = smenv["XOSAN_TEST_MOUNT_BASE"]
+    sr_path = os.path.join(base, sr_uuid)
+    common = dict(sr_uuid=sr_uuid, sr_ref=sr_ref)
+
+    driver.call("sr_create", dconf, args=["0"], **common)
+    assert "fuse.glusterfs" not in proc_mounts() or base not in proc_mounts()  # create leaves it detached
+
+    # attach twice: idempotent
+    driver.call("sr_attach", dconf, **common)
+    driver.call("sr_attach", dconf, **common)
+    assert os.path.islink(sr_path) and os.path.isdir(sr_path)
+    assert "fuse.glusterfs" in [l.split()[2] for l in proc_mounts().splitlines() if base in l]
+    sr = xapi.record("SR", sr_ref)
+    # the cluster's own server list is remembered for the next attach
+    assert sr["sm_config"]["xosan-servers"].split(",") == [n.ip for n in gluster_lab.nodes]
+    assert int(sr["physical_size"]) > 0
+
+    # a VDI: a real VHD file named after its uuid
+    params = driver.call("vdi_create", dconf, args=vdi_create_args(GiB), vdi_type="user",
+                         vdi_sm_config={}, **common)
+    vdi_uuid = params["uuid"]
+    vhd = os.path.join(sr_path, vdi_uuid + ".vhd")
+    with open(vhd, "rb") as fh:
+        fh.seek(-512, os.SEEK_END)
+        assert fh.read(8) == b"conectix"  # VHD footer cookie
+    [(vdi_ref, rec)] = xapi.find("VDI", uuid=vdi_uuid)
+    assert rec["SR"] == sr_ref and int(rec["virtual_size"]) == GiB and rec["location"] == vdi_uuid
+
+    attach = driver.call("vdi_attach", dconf, vdi_uuid=vdi_uuid, vdi_ref=vdi_ref, args=["true"], **common)
+    assert attach["params"] == vhd and attach["xenstore_data"]["storage-type"] == "xosan"
+
+    # write / read through the mount: a pattern in the middle of the file
+    pattern = os.urandom(1024 * 1024)
+    with open(vhd, "r+b") as fh:
+        fh.seek(64 * 1024)
+        fh.write(pattern)
+    with open(vhd, "rb") as fh:
+        fh.seek(64 * 1024)
+        assert hashlib.sha256(fh.read(len(pattern))).digest() == hashlib.sha256(pattern).digest()
+    driver.call("vdi_detach", dconf, vdi_uuid=vdi_uuid, vdi_ref=vdi_ref, **common)
+
+    snap = driver.call("vdi_snapshot", dconf, vdi_uuid=vdi_uuid, vdi_ref=vdi_ref, driver_params={}, **common)
+    assert snap["uuid"] != vdi_uuid and os.path.exists(os.path.join(sr_path, snap["uuid"] + ".vhd"))
+
+    # scan finds both and forgets a VDI record whose file is gone
+    ghost = xapi.add("VDI", {"uuid": "ghost", "SR": sr_ref, "location": "0000ghost", "managed": True,
+                             "sm_config": {}})
+    driver.call("sr_scan", dconf, **common)
+    locations = sorted(r["location"] for _, r in xapi.find("VDI", SR=sr_ref))
+    assert locations == sorted([vdi_uuid, snap["uuid"]])
+    assert ghost not in xapi.db["VDI"]
+    driver.call("sr_update", dconf, **common)
+
+    # HA: a config that attaches the VDI with the SR not attached
+    # the answer is an XML-RPC call that xapi later runs as it is, even with itself down
+    cfg = driver.call("vdi_generate_config", dconf, vdi_uuid=vdi_uuid, vdi_ref=vdi_ref, **common)
+    driver.call("sr_detach", dconf, **common)
+    driver.call("sr_detach", dconf, **common)  # idempotent
+    assert not os.path.lexists(sr_path) and base not in proc_mounts()
+    attached = unwrap(driver.run_raw(cfg).stdout)
+    assert attached["params"] == vhd and os.path.exists(vhd)
+    driver.call("sr_detach", dconf, **common)
+
+    # probe: the SR shows up on the volume; without a volume it lists volumes
+    answer = driver.call("sr_probe", {"server": dconf["server"], "volume": "xosan"})
+    assert sr_uuid in probe_uuids(answer)
+    with pytest.raises(SMFault) as err:
+        driver.call("sr_probe", {"server": dconf["server"]})
+    assert err.value.code == 101 and "xosan" in err.value.message.split("volumes on")[1]
+    assert base not in proc_mounts()
+
+    # create again on the same uuid: refused, the content is kept
+    with pytest.raises(SMFault) as err:
+        driver.call("sr_create", dconf, args=["0"], **common)
+    assert err.value.code == 42
+
+    # delete refuses while VDIs remain, then works once they are gone
+    with pytest.raises(SMFault) as err:
+        driver.call("sr_delete", dconf, **common)
+    assert err.value.code == 39
+    for uuid in (vdi_uuid, snap["uuid"]):
+        [(ref, _)] = xapi.find("VDI", uuid=uuid)
+        driver.call("vdi_delete", dconf, vdi_uuid=uuid, vdi_ref=ref, **common)
+    driver.call("sr_detach", dconf, **common)
+    driver.call("sr_delete", dconf, **common)
+    assert sr_uuid not in probe_uuids(driver.call("sr_probe", {"server": dconf["server"], "volume": "xosan"}))
+    assert base not in proc_mounts()
+
+
+def test_attach_uses_backup_servers_when_first_is_down(gluster_lab, driver, new_sr, smenv):
+    dconf = dconf_for(gluster_lab)
+    sr_uuid, sr_ref = new_sr(dconf)
+    driver.call("sr_create", dconf, args=["0"], sr_uuid=sr_uuid, sr_ref=sr_ref)
+    # the first server in device-config is an address nobody answers on
+    dconf_dead_first = dict(dconf, server="10.250.199.50," + dconf["server"])
+    driver.call("sr_attach", dconf_dead_first, sr_uuid=sr_uuid, sr_ref=sr_ref)
+    assert os.path.isdir(os.path.join(smenv["XOSAN_TEST_MOUNT_BASE"], sr_uuid))
+    driver.call("sr_detach", dconf, sr_uuid=sr_uuid, sr_ref=sr_ref)
+    driver.call("sr_delete", dconf, sr_uuid=sr_uuid, sr_ref=sr_ref)
+
+
+def test_missing_volume_is_a_clear_error_and_leaves_nothing(gluster_lab, driver, new_sr, smenv):
+    dconf = dconf_for(gluster_lab, volume="nosuchvol")
+    sr_uuid, sr_ref = new_sr(dconf)
+    for command in ("sr_create", "sr_attach"):
+        with pytest.raises(SMFault) as err:
+            driver.call(command, dconf, args=["0"], sr_uuid=sr_uuid, sr_ref=sr_ref)
+        assert err.value.code == 103
+        assert "'nosuchvol' does not exist" in err.value.message
+    base = smenv["XOSAN_TEST_MOUNT_BASE"]
+    assert base not in proc_mounts()
+    assert not os.path.lexists(os.path.join(base, sr_uuid))
+    assert not os.path.lexists(os.path.join(base, "xosan", sr_uuid))
+
+
+def test_attach_of_unknown_sr_directory_fails_and_unmounts(gluster_lab, driver, new_sr, smenv):
+    dconf = dconf_for(gluster_lab)
+    sr_uuid, sr_ref = new_sr(dconf)  # never created on the volume
+    with pytest.raises(SMFault) as err:
+        driver.call("sr_attach", dconf, sr_uuid=sr_uuid, sr_ref=sr_ref)
+    assert err.value.code == 47 and "sr-probe" in err.value.message
+    assert smenv["XOSAN_TEST_MOUNT_BASE"] not in proc_mounts()

@@ -1,0 +1,5 @@
+import sys
+
+from xosan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,33 @@
+"""The ``xosan`` command: plan, deploy and operate XOSAN; ``xosan lab`` runs the local lab."""
+
+import argparse
+import sys
+
+from xosan import __version__
+from xosan.errors import XosanError
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="xosan",
+        description="XOSAN: hyperconverged GlusterFS storage for XenServer / XCP-ng pools.")
+    parser.add_argument("--version", action="version", version="xosan %s" % __version__)
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args) or 0
+    except XosanError as exc:
+        sys.stderr.write("xosan: error: %s\n" % exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Talking to glusterd through its CLI in XML mode, and reading its answers.
+
+The CLI is the only interface glusterd offers that works the same in dom0
+(read-only, ``--remote-host``) and inside a storage VM (over SSH), so one
+class serves both by taking a command prefix.
+"""
+
+import xml.etree.ElementTree as ET
+
+from xosan import proc
+from xosan.errors import (CommandFailed, CommandTimeout, GlusterError, ServerUnreachable,
+                          VolumeNotFound)
+
+GLUSTER = "gluster"
+
+
+class Brick(object):
+    def __init__(self, host, path, is_arbiter=False, host_uuid=None):
+        self.host = host
+        self.path = path
+        self.is_arbiter = is_arbiter
+        self.host_uuid = host_uuid
+
+    @property
+    def name(self):
+        return "%s:%s" % (self.host, self.path)
+
+    def __repr__(self):
+        return "Brick(%r%s)" % (self.name, ", arbiter" if self.is_arbiter else "")
+
+
+class VolumeInfo(object):
+    def __init__(self, name, status, type_str, bricks, replica=1, arbiter=0, disperse=0,
+                 redundancy=0, options=None, vol_id=None):
+        self.name = name
+        self.status = status  # "Started", "Stopped", "Created"
+        self.type = type_str  # "Replicate", "Distributed-Replicate", "Disperse", ...
+        self.bricks = list(bricks)
+        self.replica = replica
+        self.arbiter = arbiter
+        self.disperse = disperse
+        self.redundancy = redundancy
+        self.options = dict(options or {})
+        self.id = vol_id
+
+    @property
+    def started(self):
+        return self.status == "Started"
+
+    def hosts(self):
+        """Brick hosts in brick order, each once: the volfile servers a client may use."""
+        seen = []
+        for brick in self.bricks:
+            if brick.host not in seen:
+                seen.append(brick.host)
+        return seen
+
+
+class Peer(object):
+    def __init__(self, uuid, hostname, connected, state=None):
+        self.uuid = uuid
+        self.hostname = hostname
+        self.connected = connected
+        self.state = state
+
+
+def parse_cli_output(text, what="gluster"):
+    # type: (str, str) -> ET.Element
+    """Parse ``--xml`` output; raise GlusterError carrying opErrstr when opRet != 0."""
+    start = text.find("<?xml")
+    if start < 0:
+        start = text.find("<cliOutput")
+    if start < 0:
+        raise GlusterError("%s gave no XML answer: %s" % (what, text.strip()[:200] or "(empty)"))
+    try:
+        root = ET.fromstring(text[start:].encode("utf-8"))
+    except ET.ParseError as exc:
+        raise GlusterError("%s gave malformed XML: %s" % (what, exc))
+    op_ret = _int(root.findtext("opRet"), -1)
+    if op_ret != 0:
+        errstr = (root.findtext("opErrstr") or "").strip() or "unknown error"
+        raise GlusterError("%s failed: %s" % (what, errstr), op_errno=_int(root.findtext("opErrno"), None))
+    return root
+
+
+def parse_volume_info(text):
+    # type: (str) -> list
+    root = parse_cli_output(text, "volume info")
+    volumes = []
+    for vol in root.iter("volume"):
+        bricks = []
+        for b in vol.iter("brick"):
+            name = b.findtext("name") or (b.text or "").strip()
+            host, _, path = name.rpartition(":")
+            bricks.append(Brick(host, path, is_arbiter=b.findtext("isArbiter") == "1",
+                                host_uuid=b.findtext("hostUuid")))
+        options = {}
+        for opt in vol.iter("option"):
+            options[opt.findtext("name")] = opt.findtext("value")
+        volumes.append(VolumeInfo(
+            name=vol.findtext("name"), status=vol.findtext("statusStr"), type_str=vol.findtext("typeStr"),
+            bricks=bricks, replica=_int(vol.findtext("replicaCount"), 1),
+            arbiter=_int(vol.findtext("arbiterCount"), 0), disperse=_int(vol.findtext("disperseCount"), 0),
+            redundancy=_int(vol.findtext("redundancyCount"), 0), options=options,
+            vol_id=vol.findtext("id")))
+    return volumes
+
+
+def parse_volume_list(text):
+    # type: (str) -> list
+    root = parse_cli_output(text, "volume list")
+    return [v.text for v in root.iter("volume") if v.text]
+
+
+def parse_pool_list(text):
+    # type: (str) -> list
+    root = parse_cli_output(text, "pool list")
+    peers = []
+    for p in root.iter("peer"):
+        peers.append(Peer(p.findtext("uuid"), p.findtext("hostname"), p.findtext("connected") == "1",
+                          p.findtext("stateStr")))
+    return peers
+
+
+def _int(text, default):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default
+
+
+class GlusterCLI(object):
+    """Runs ``gluster --mode=script ... --xml`` somewhere and parses the answer.
+
+    ``prefix`` puts the command on a storage node (e.g. an ssh command line);
+    ``remote_host`` asks a glusterd over the network from here, which glusterd
+    allows for queries only.
+    """
+
+    def __init__(self, prefix=None, remote_host=None, timeout=30):
+        self.prefix = list(prefix or [])
+        self.remote_host = remote_host
+        self.timeout = timeout
+
+    def where(self):
+        return self.remote_host or "the local glusterd"
+
+    def run_xml(self, args, what=None):
+        cmd = self.prefix + [GLUSTER, "--mode=script"]
+        if self.remote_host:
+            cmd.append("--remote-host=%s" % self.remote_host)
+        cmd += list(args) + ["--xml"]
+        what = what or " ".join(args[:2])
+        try:
+            res = proc.run(cmd, timeout=self.timeout, check=False)
+        except CommandTimeout:
+            raise ServerUnreachable("glusterd on %s did not answer %r within %s s"
+                                    % (self.where(), what, self.timeout))
+        except CommandFailed as exc:
+            raise GlusterError("cannot run the gluster command: %s" % exc.message)
+        out = res.stdout or ""
+        if "<cliOutput" not in out:
+            text = (res.stderr + out).strip()
+            if "Connection failed" in text or "not connected" in text or res.returncode == 1 and not out:
+                raise ServerUnreachable("glusterd on %s cannot be reached (%s)" % (
+                    self.where(), text.splitlines()[-1] if text else "no answer"),
+                    hint="Check that the storage node is running and reachable on TCP port 24007")
+            raise GlusterError("gluster %s on %s failed: %s" % (what, self.where(), text or "no output"))
+        return out
+
+    def volume_info(self, volume=None):
+        args = ["volume", "info"] + ([volume] if volume else [])
+        try:
+            return parse_volume_info(self.run_xml(args, "volume info"))
+        except GlusterError as exc:
+            if volume and not isinstance(exc, ServerUnreachable) and "does not exist" in exc.message:
+                raise VolumeNotFound("volume %r does not exist on %s" % (volume, self.where()),
+                                     hint="Check device-config:volume; sr-probe with only "
+                                          "device-config:server lists the volumes")
+            raise
+
+    def volume_list(self):
+        return parse_volume_list(self.run_xml(["volume", "list"], "volume list"))
+
+    def pool_list(self):
+        return parse_pool_list(self.run_xml(["pool", "list"], "pool list"))

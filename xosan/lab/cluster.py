@@ -1,0 +1,122 @@
+"""A lab cluster: a bridge, N storage nodes and their trusted pool, saved in a state file.
+
+The state file is the only way ``down`` finds what to remove, so ``down``
+works after a crash and never touches anything the lab did not create.
+"""
+
+import json
+import os
+import time
+
+from xosan.lab.node import LabError, LabNode, link_exists, sh
+from xosan.volume_options import volume_set_commands
+
+STATE_FILE = "lab.json"
+
+
+class Lab(object):
+    def __init__(self, state):
+        self.state = state
+        self.nodes = [LabNode(s) for s in state["nodes"]]
+
+    # -- state ------------------------------------------------------------------------------
+
+    @classmethod
+    def new(cls, workdir, lab_id="xosan", subnet="10.250.0", use_loop=True):
+        if len(lab_id) > 9:
+            raise LabError("lab id %r is longer than 9 characters (interface names are limited)" % lab_id)
+        return cls({"lab_id": lab_id, "workdir": os.path.abspath(workdir), "subnet": subnet,
+                    "prefixlen": 24, "bridge": "%sbr0" % lab_id, "host_ip": "%s.1" % subnet,
+                    "use_loop": use_loop, "nodes": [], "volumes": []})
+
+    @classmethod
+    def load(cls, workdir):
+        path = os.path.join(workdir, STATE_FILE)
+        if not os.path.exists(path):
+            return None
+        with open(path) as fh:
+            return cls(json.load(fh))
+
+    def save(self):
+        self.state["nodes"] = [n.state for n in self.nodes]
+        os.makedirs(self.state["workdir"], exist_ok=True)
+        tmp = os.path.join(self.state["workdir"], STATE_FILE + ".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(self.state, fh, indent=2, sort_keys=True)
+        os.rename(tmp, os.path.join(self.state["workdir"], STATE_FILE))
+
+    @property
+    def host_ip(self):
+        return self.state["host_ip"]
+
+    def node(self, name_or_index):
+        for n in self.nodes:
+            if name_or_index in (n.name, n.state["index"], str(n.state["index"]), "n%s" % n.state["index"]):
+                return n
+        raise LabError("no lab node %r (nodes: %s)" % (name_or_index, ", ".join(n.name for n in self.nodes)))
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def _bridge_up(self):
+        br = self.state["bridge"]
+        if not link_exists(br):
+            sh(["ip", "link", "add", br, "type", "bridge"])
+        sh(["ip", "addr", "replace", "%s/%d" % (self.host_ip, self.state["prefixlen"]), "dev", br])
+        sh(["ip", "link", "set", br, "up"])
+
+    def up(self, count, brick_size=None):
+        """Create (or restart) ``count`` nodes and make them one trusted pool."""
+        if count < 1 or count > 16:
+            raise LabError("a lab has 1 to 16 nodes, not %d" % count)
+        self._bridge_up()
+        while len(self.nodes) < count:
+            i = len(self.nodes) + 1
+            self.nodes.append(LabNode.new(self.state["lab_id"], i, "%s.%d" % (self.state["subnet"], 10 + i),
+                                          self.state["prefixlen"], self.state["workdir"], self.state["bridge"],
+                                          brick_size=brick_size, use_loop=self.state["use_loop"]))
+        self.save()
+        for n in self.nodes:
+            n.start()
+            self.save()
+        self.probe_peers()
+        return self
+
+    def probe_peers(self, timeout=30.0):
+        first = self.nodes[0]
+        for n in self.nodes[1:]:
+            first.gluster(["peer", "probe", n.ip])
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            out = first.gluster(["pool", "list", "--xml"]).stdout
+            if out.count("<connected>1</connected>") >= len(self.nodes):
+                return
+            time.sleep(0.3)
+        raise LabError("peers of %s did not all connect within %s s" % (first.name, timeout))
+
+    def create_volume(self, name, layout_args, nodes=None, options=True):
+        """``gluster volume create name <layout_args> <one brick per node>``, options, start."""
+        nodes = nodes or self.nodes
+        bricks = ["%s:%s" % (n.ip, n.brick_path(name)) for n in nodes]
+        g = self.nodes[0].gluster
+        cmd = ["volume", "create", name] + list(layout_args) + bricks
+        if not self.state["use_loop"]:
+            cmd.append("force")  # bricks on the root file system
+        g(cmd)
+        if options:
+            for c in volume_set_commands(name):
+                g(c)
+        g(["volume", "start", name])
+        if name not in self.state["volumes"]:
+            self.state["volumes"].append(name)
+        self.save()
+
+    def down(self):
+        """Remove every node, loop device and the bridge; safe after a crash; idempotent."""
+        for n in self.nodes:
+            n.destroy()
+            self.save()
+        if link_exists(self.state["bridge"]):
+            sh(["ip", "link", "del", self.state["bridge"]])
+        path = os.path.join(self.state["workdir"], STATE_FILE)
+        if os.path.exists(path):
+            os.unlink(path)

@@ -1,0 +1,242 @@
+"""A lab storage node: what a storage VM is on a real pool, as a network namespace.
+
+Each node has its own IP on the lab bridge, a private mount namespace in which
+/var/lib/glusterd, /run and /var/log/glusterfs are the node's own folders, a
+brick on XFS (a sparse file on a loop device, mounted only inside the node)
+and glusterd from Debian's glusterfs-server. Every process of a node lives in
+its network namespace, so stopping it means killing exactly the pids that
+``ip netns pids`` lists: never anything found by name.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from xosan import proc
+from xosan.errors import CommandFailed, XosanError
+
+SYSTEM_GLUSTERD_DIR = "/var/lib/glusterd"
+
+
+class LabError(XosanError):
+    pass
+
+
+def sh(cmd, timeout=60, check=True):
+    return proc.run(cmd, timeout=timeout, check=check)
+
+
+def netns_exists(name):
+    res = sh(["ip", "netns", "list"], check=False)
+    return any(line.split()[0] == name for line in res.stdout.splitlines() if line.strip())
+
+
+def netns_pids(name):
+    res = sh(["ip", "netns", "pids", name], check=False)
+    return [int(p) for p in res.stdout.split() if p.strip().isdigit()]
+
+
+def link_exists(name):
+    return sh(["ip", "link", "show", name], check=False).returncode == 0
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_pids(pids, timeout=10.0):
+    """SIGTERM, then SIGKILL what is left; reap our own children."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.time() + (timeout if sig == signal.SIGTERM else 5)
+        while time.time() < deadline:
+            for pid in pids:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except OSError:
+                    pass
+            if not any(pid_alive(p) for p in pids):
+                return
+            time.sleep(0.1)
+
+
+class LabNode(object):
+    """One storage node. ``state`` is a plain dict so the lab can save and reload it."""
+
+    def __init__(self, state):
+        self.state = state
+
+    @classmethod
+    def new(cls, lab_id, index, ip, prefixlen, workdir, bridge, brick_size=None, use_loop=True):
+        name = "%s-n%d" % (lab_id, index)
+        return cls({
+            "name": name, "index": index, "ip": ip, "prefixlen": prefixlen,
+            "netns": name, "veth": "%sv%d" % (lab_id, index), "bridge": bridge,
+            "dir": os.path.join(workdir, "n%d" % index),
+            "brick_size": brick_size or 2 * 1024 ** 3, "use_loop": use_loop,
+            "loopdev": None, "brick_image": None, "pid": None,
+        })
+
+    name = property(lambda self: self.state["name"])
+    ip = property(lambda self: self.state["ip"])
+    pid = property(lambda self: self.state["pid"])
+
+    @property
+    def brick_mount(self):
+        return os.path.join(self.state["dir"], "brick")
+
+    def brick_path(self, volume):
+        """The brick directory for ``volume``: a sub-folder, so an unmounted brick is never used."""
+        return os.path.join(self.brick_mount, volume)
+
+    # -- network --------------------------------------------------------------------------
+
+    def _create_netns(self):
+        s = self.state
+        if not netns_exists(s["netns"]):
+            sh(["ip", "netns", "add", s["netns"]])
+        if not link_exists(s["veth"]):
+            sh(["ip", "link", "add", s["veth"], "type", "veth", "peer", "name", "eth0", "netns", s["netns"]])
+        sh(["ip", "link", "set", s["veth"], "master", s["bridge"], "up"])
+        sh(["ip", "-n", s["netns"], "addr", "replace", "%s/%d" % (s["ip"], s["prefixlen"]), "dev", "eth0"])
+        sh(["ip", "-n", s["netns"], "link", "set", "eth0", "up"])
+        sh(["ip", "-n", s["netns"], "link", "set", "lo", "up"])
+
+    def cut(self):
+        """Cut the node off the storage network (its processes keep running)."""
+        sh(["ip", "link", "set", self.state["veth"], "down"])
+
+    def reconnect(self):
+        sh(["ip", "link", "set", self.state["veth"], "up"])
+
+    def is_cut(self):
+        res = sh(["ip", "-o", "link", "show", self.state["veth"]], check=False)
+        return "state DOWN" in res.stdout or ",UP" not in res.stdout.replace("<UP", ",UP")
+
+    # -- brick ------------------------------------------------------------------------------
+
+    def _prepare_brick(self):
+        s = self.state
+        os.makedirs(self.brick_mount, exist_ok=True)
+        if not s["use_loop"]:
+            return
+        if s["loopdev"] and os.path.exists(s["loopdev"]):
+            res = sh(["losetup", "-n", "-O", "BACK-FILE", s["loopdev"]], check=False)
+            if res.returncode == 0 and res.stdout.strip() == s["brick_image"]:
+                return
+        image = os.path.join(s["dir"], "brick.img")
+        fresh = not os.path.exists(image)
+        if fresh:
+            with open(image, "wb") as fh:
+                fh.truncate(s["brick_size"])
+        try:
+            dev = sh(["losetup", "-f", "--show", image]).stdout.strip()
+        except CommandFailed as exc:
+            raise LabError("no loop device for the brick of %s: %s" % (self.name, exc.message),
+                           hint="Run with --brick-dir-fallback to use a plain folder instead")
+        s["loopdev"], s["brick_image"] = dev, image
+        if fresh:
+            sh(["mkfs.xfs", "-q", "-f", "-i", "size=512", dev], timeout=120)
+
+    def _release_brick(self):
+        s = self.state
+        if s.get("loopdev"):
+            for _ in range(50):
+                res = sh(["losetup", "-d", s["loopdev"]], check=False)
+                if res.returncode == 0 or "No such device" in res.stderr:
+                    break
+                time.sleep(0.1)
+            s["loopdev"] = None
+
+    # -- glusterd --------------------------------------------------------------------------
+
+    def _prepare_dirs(self):
+        d = self.state["dir"]
+        for sub in ("glusterd", "run", "log"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        # A fresh glusterd dir has no option groups: "volume set group virt" needs them.
+        for sub in ("groups", "hooks"):
+            src = os.path.join(SYSTEM_GLUSTERD_DIR, sub)
+            dst = os.path.join(d, "glusterd", sub)
+            if os.path.isdir(src) and not os.path.exists(dst):
+                shutil.copytree(src, dst, symlinks=True)
+
+    def _wrapper_script(self):
+        d = self.state["dir"]
+        lines = ["set -e",
+                 "mount --bind %s/glusterd /var/lib/glusterd" % d,
+                 "mount --bind %s/run /run" % d,
+                 "mount --bind %s/log /var/log/glusterfs" % d]
+        if self.state["use_loop"]:
+            lines.append("mount -t xfs -o noatime,inode64 %s %s" % (self.state["loopdev"], self.brick_mount))
+        lines.append("exec glusterd -N")
+        return "; ".join(lines)
+
+    def start(self, timeout=30.0):
+        """Start the node (idempotent); returns when glusterd answers."""
+        if self.running():
+            return
+        self._create_netns()
+        self._prepare_dirs()
+        self._prepare_brick()
+        out = open(os.path.join(self.state["dir"], "glusterd.out"), "ab")
+        p = subprocess.Popen(["ip", "netns", "exec", self.state["netns"], "unshare", "-m",
+                              "--propagation", "private", "sh", "-c", self._wrapper_script()],
+                             stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        self.state["pid"] = p.pid
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if p.poll() is not None:
+                raise LabError("glusterd of %s exited at start (rc %s); see %s/glusterd.out and %s/log/"
+                               % (self.name, p.returncode, self.state["dir"], self.state["dir"]))
+            if self.gluster(["pool", "list"], check=False, timeout=10).returncode == 0:
+                return
+            time.sleep(0.3)
+        raise LabError("glusterd of %s did not answer within %s s" % (self.name, timeout))
+
+    def running(self):
+        pid = self.state.get("pid")
+        return bool(pid) and pid_alive(pid) and netns_exists(self.state["netns"])
+
+    def kill(self):
+        """Kill every process of the node (glusterd, bricks, self-heal), as a crash would."""
+        kill_pids(netns_pids(self.state["netns"]) if netns_exists(self.state["netns"]) else [])
+        pid = self.state.get("pid")
+        if pid:
+            kill_pids([pid])
+        self.state["pid"] = None
+
+    def destroy(self):
+        """Remove everything the node made: processes, loop device, netns (and its veth)."""
+        self.kill()
+        self._release_brick()
+        if netns_exists(self.state["netns"]):
+            sh(["ip", "netns", "del", self.state["netns"]])
+        if link_exists(self.state["veth"]):
+            sh(["ip", "link", "del", self.state["veth"]], check=False)
+
+    # -- commands inside the node --------------------------------------------------------
+
+    def exec_argv(self, argv):
+        """argv that runs inside the node's network and mount namespaces."""
+        if not self.running():
+            raise LabError("node %s is not running" % self.name)
+        return ["nsenter", "-t", str(self.state["pid"]), "-n", "-m"] + list(argv)
+
+    def run(self, argv, timeout=60, check=True):
+        return sh(self.exec_argv(argv), timeout=timeout, check=check)
+
+    def gluster(self, args, timeout=60, check=True):
+        return self.run(["gluster", "--mode=script"] + list(args), timeout=timeout, check=check)

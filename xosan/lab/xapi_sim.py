@@ -1,0 +1,207 @@
+"""A small XAPI simulator: XML-RPC on 127.0.0.1 that the real XenAPI SDK talks to.
+
+It keeps objects as records in memory and answers the generic XAPI calls
+(get_by_uuid, get_record, get_all, get_all_records, get_<field>, set_<field>,
+add_to_<field>, remove_from_<field>) for the classes XOSAN uses, plus the few
+special calls the SM framework makes (VDI.db_introduce / db_forget). Failures
+come back as XAPI does: {"Status": "Failure", "ErrorDescription": [code, ...]}.
+Only what the project uses is here; anything else answers MESSAGE_METHOD_UNKNOWN.
+"""
+
+import threading
+import uuid as uuidlib
+from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+from socketserver import ThreadingMixIn
+
+CLASSES = ("session", "pool", "host", "network", "PIF", "VIF", "VM", "VBD", "VDI", "SR", "PBD",
+           "SM", "task", "message")
+
+VDI_INTRODUCE_FIELDS = ("uuid", "name_label", "name_description", "SR", "type", "sharable", "read_only",
+                        "other_config", "location", "xenstore_data", "sm_config", "managed",
+                        "virtual_size", "physical_utilisation", "metadata_of_pool", "is_a_snapshot",
+                        "snapshot_time", "snapshot_of", "cbt_enabled")
+
+
+class XapiFailure(Exception):
+    def __init__(self, *description):
+        Exception.__init__(self, description[0])
+        self.description = [str(d) for d in description]
+
+
+class XapiSim(object):
+    """The object database and call dispatch, independent of the transport."""
+
+    def __init__(self, username="root", password="xosan"):
+        self.username = username
+        self.password = password
+        self.lock = threading.RLock()
+        self.db = dict((cls, {}) for cls in CLASSES)
+        self.sessions = {}
+        self.calls = []  # (method, args) for tests that check what was asked
+
+    # -- records ---------------------------------------------------------------------------
+
+    def add(self, cls, record):
+        """Insert a record (a uuid is made if absent); return its ref."""
+        with self.lock:
+            ref = "OpaqueRef:%s" % uuidlib.uuid4()
+            rec = dict(record)
+            rec.setdefault("uuid", str(uuidlib.uuid4()))
+            self.db[cls][ref] = rec
+            return ref
+
+    def record(self, cls, ref):
+        try:
+            return self.db[cls][ref]
+        except KeyError:
+            raise XapiFailure("HANDLE_INVALID", cls, ref)
+
+    def find(self, cls, **match):
+        with self.lock:
+            return [(ref, rec) for ref, rec in self.db[cls].items()
+                    if all(rec.get(k) == v for k, v in match.items())]
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def call(self, method, params):
+        with self.lock:
+            self.calls.append((method, params))
+            try:
+                return {"Status": "Success", "Value": self._call(method, list(params))}
+            except XapiFailure as exc:
+                return {"Status": "Failure", "ErrorDescription": exc.description}
+
+    def _call(self, method, params):
+        if method == "session.login_with_password":
+            if len(params) < 2 or params[0] != self.username or params[1] != self.password:
+                raise XapiFailure("SESSION_AUTHENTICATION_FAILED", params[0] if params else "",
+                                  "Authentication failure")
+            ref = "OpaqueRef:%s" % uuidlib.uuid4()
+            self.sessions[ref] = params[0]
+            return ref
+        if "." not in method:
+            raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
+        cls, op = method.split(".", 1)
+        if cls not in self.db:
+            raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
+        if not params or params[0] not in self.sessions:
+            raise XapiFailure("SESSION_INVALID", params[0] if params else "")
+        args = params[1:]
+        special = getattr(self, "_%s_%s" % (cls, op), None)
+        if special is not None:
+            return special(*args)
+        return self._generic(cls, op, method, args)
+
+    def _generic(self, cls, op, method, args):
+        table = self.db[cls]
+        if op == "get_all":
+            return list(table.keys())
+        if op == "get_all_records":
+            return dict((ref, dict(rec)) for ref, rec in table.items())
+        if op == "get_by_uuid":
+            for ref, rec in table.items():
+                if rec.get("uuid") == args[0]:
+                    return ref
+            raise XapiFailure("UUID_INVALID", cls, args[0])
+        if op == "get_by_name_label":
+            return [ref for ref, rec in table.items() if rec.get("name_label") == args[0]]
+        if op == "get_record":
+            return dict(self.record(cls, args[0]))
+        for prefix in ("get_", "set_", "add_to_", "remove_from_", "add_", "remove_"):
+            if op.startswith(prefix):
+                field = op[len(prefix):]
+                rec = self.record(cls, args[0])
+                if prefix == "get_":
+                    if field not in rec:
+                        raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
+                    return rec[field]
+                if prefix == "set_":
+                    rec[field] = args[1]
+                    return ""
+                if prefix == "add_to_":
+                    current = rec.setdefault(field, {})
+                    if args[1] in current:
+                        raise XapiFailure("MAP_DUPLICATE_KEY", cls, field, args[0], args[1])
+                    current[args[1]] = args[2]
+                    return ""
+                if prefix == "remove_from_":
+                    rec.setdefault(field, {}).pop(args[1], None)
+                    return ""
+                if prefix == "add_":  # set-valued fields such as tags
+                    values = rec.setdefault(field + "s", [])
+                    if args[1] not in values:
+                        values.append(args[1])
+                    return ""
+                if prefix == "remove_":
+                    values = rec.setdefault(field + "s", [])
+                    if args[1] in values:
+                        values.remove(args[1])
+                    return ""
+        raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
+
+    # -- special calls the SM framework makes -------------------------------------------------------
+
+    def _VDI_db_introduce(self, *args):
+        rec = dict(zip(VDI_INTRODUCE_FIELDS, args))
+        for key in ("sharable", "read_only", "managed", "is_a_snapshot", "cbt_enabled"):
+            rec[key] = bool(rec.get(key))
+        rec["snapshot_time"] = str(rec.get("snapshot_time"))
+        rec.setdefault("tags", [])
+        self.record("SR", rec["SR"])
+        for ref, other in self.db["VDI"].items():
+            if other.get("uuid") == rec["uuid"]:
+                raise XapiFailure("UUID_INVALID", "VDI", rec["uuid"])
+        ref = "OpaqueRef:%s" % uuidlib.uuid4()
+        self.db["VDI"][ref] = rec
+        return ref
+
+    def _VDI_db_forget(self, ref):
+        self.record("VDI", ref)
+        del self.db["VDI"][ref]
+        return ""
+
+    def _session_logout(self):
+        return ""
+
+
+class _Handler(SimpleXMLRPCRequestHandler):
+    rpc_paths = ("/", "/RPC2")
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+class _Server(ThreadingMixIn, SimpleXMLRPCServer):
+    daemon_threads = True
+
+
+class XapiSimServer(object):
+    """Serve a XapiSim on 127.0.0.1 in a background thread."""
+
+    def __init__(self, sim=None, port=0):
+        self.sim = sim or XapiSim()
+        self.server = _Server(("127.0.0.1", port), requestHandler=_Handler, allow_none=True,
+                              logRequests=False)
+        self.server.register_instance(_Dispatcher(self.sim))
+        self.thread = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/" % self.server.server_address[1]
+
+    def start(self):
+        self.thread = threading.Thread(target=self.server.serve_forever, name="xapi-sim", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Dispatcher(object):
+    def __init__(self, sim):
+        self.sim = sim
+
+    def _dispatch(self, method, params):
+        return self.sim.call(method, params)
