@@ -122,6 +122,67 @@ def parse_pool_list(text):
     return peers
 
 
+class BrickStatus(object):
+    """One brick (or self-heal daemon) line of ``volume status [detail]``."""
+
+    def __init__(self, host, path, online, pid=None, port=None, size_total=None, size_free=None,
+                 device=None, fs=None, peer_id=None):
+        self.host = host
+        self.path = path
+        self.online = online
+        self.pid = pid
+        self.port = port
+        self.size_total = size_total
+        self.size_free = size_free
+        self.device = device
+        self.fs = fs
+        self.peer_id = peer_id
+
+    @property
+    def name(self):
+        return "%s:%s" % (self.host, self.path)
+
+
+class HealEntry(object):
+    """Heal-pending count of one brick; ``entries`` is None when the brick cannot say."""
+
+    def __init__(self, brick, status, entries):
+        self.brick = brick
+        self.status = status
+        self.entries = entries
+
+    @property
+    def connected(self):
+        return self.status == "Connected"
+
+
+def parse_volume_status(text):
+    # type: (str) -> tuple
+    """(bricks, self_heal_daemons) from ``volume status VOL [detail] --xml``."""
+    root = parse_cli_output(text, "volume status")
+    bricks, shds = [], []
+    for node in root.iter("node"):
+        host = node.findtext("hostname")
+        item = BrickStatus(host, node.findtext("path"), node.findtext("status") == "1",
+                           pid=_int(node.findtext("pid"), None), port=_int(node.findtext("port"), None),
+                           size_total=_int(node.findtext("sizeTotal"), None),
+                           size_free=_int(node.findtext("sizeFree"), None),
+                           device=node.findtext("device"), fs=node.findtext("fsName"),
+                           peer_id=node.findtext("peerid"))
+        (shds if host == "Self-heal Daemon" else bricks).append(item)
+    return bricks, shds
+
+
+def parse_heal_info(text):
+    # type: (str) -> list
+    root = parse_cli_output(text, "heal info")
+    result = []
+    for b in root.iter("brick"):
+        result.append(HealEntry(b.findtext("name"), (b.findtext("status") or "").strip(),
+                                _int(b.findtext("numberOfEntries"), None)))
+    return result
+
+
 def _int(text, default):
     try:
         return int(text)
@@ -184,3 +245,11 @@ class GlusterCLI(object):
 
     def pool_list(self):
         return parse_pool_list(self.run_xml(["pool", "list"], "pool list"))
+
+    def volume_status(self, volume, detail=True):
+        args = ["volume", "status", volume] + (["detail"] if detail else [])
+        return parse_volume_status(self.run_xml(args, "volume status"))
+
+    def heal_info(self, volume, split_brain=False):
+        args = ["volume", "heal", volume, "info"] + (["split-brain"] if split_brain else [])
+        return parse_heal_info(self.run_xml(args, "heal info"))
