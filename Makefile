@@ -46,8 +46,9 @@ lint: $(V3)/.ok check36
 lab:
 	@echo "make lab: not built yet (issue: one-command deployment, xosan deploy through XAPI)"; exit 1
 
+# The dom0 package, build/rpm/xosan-<version>-<release>.noarch.rpm (RPM_OUT=DIR elsewhere).
 rpm:
-	@echo "make rpm: not built yet (issue: packaging for dom0)"; exit 1
+	bash rpm/build.sh "$(RPM_OUT)"
 
 bench:
 	@echo "make bench: not built yet"; exit 1

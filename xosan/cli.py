@@ -12,7 +12,13 @@ def build_parser():
         prog="xosan",
         description="XOSAN: hyperconverged GlusterFS storage for XenServer / XCP-ng pools.")
     parser.add_argument("--version", action="version", version="xosan %s" % __version__)
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    try:
+        from xosan.lab import cli as lab_cli  # not shipped in the dom0 package
+    except ImportError:
+        lab_cli = None
+    if lab_cli is not None:
+        lab_cli.register(sub)
     return parser
 
 

@@ -193,32 +193,33 @@ def _int(text, default):
 class GlusterCLI(object):
     """Runs ``gluster --mode=script ... --xml`` somewhere and parses the answer.
 
-    ``prefix`` puts the command on a storage node (e.g. an ssh command line);
-    ``remote_host`` asks a glusterd over the network from here, which glusterd
-    allows for queries only.
+    ``runner(argv, timeout=, check=)`` puts the command on a storage node (an
+    SSHTarget's ``run``); without one it runs here. ``remote_host`` asks a
+    glusterd over the network from here, which glusterd allows for queries only.
     """
 
-    def __init__(self, prefix=None, remote_host=None, timeout=30):
-        self.prefix = list(prefix or [])
+    def __init__(self, runner=None, remote_host=None, timeout=30, where=None):
+        self.runner = runner or proc.run
         self.remote_host = remote_host
         self.timeout = timeout
+        self._where = where
 
     def where(self):
-        return self.remote_host or "the local glusterd"
+        return self._where or self.remote_host or "the local glusterd"
 
     def run_xml(self, args, what=None):
-        cmd = self.prefix + [GLUSTER, "--mode=script"]
+        cmd = [GLUSTER, "--mode=script"]
         if self.remote_host:
             cmd.append("--remote-host=%s" % self.remote_host)
         cmd += list(args) + ["--xml"]
         what = what or " ".join(args[:2])
         try:
-            res = proc.run(cmd, timeout=self.timeout, check=False)
+            res = self.runner(cmd, timeout=self.timeout, check=False)
         except CommandTimeout:
             raise ServerUnreachable("glusterd on %s did not answer %r within %s s"
                                     % (self.where(), what, self.timeout))
         except CommandFailed as exc:
-            raise GlusterError("cannot run the gluster command: %s" % exc.message)
+            raise GlusterError("cannot run the gluster command on %s: %s" % (self.where(), exc.message))
         out = res.stdout or ""
         if "<cliOutput" not in out:
             text = (res.stderr + out).strip()

@@ -8,6 +8,8 @@ import json
 import os
 import time
 
+from xosan import ssh
+from xosan.lab.host import LabHost
 from xosan.lab.node import LabError, LabNode, link_exists, sh
 from xosan.volume_options import volume_set_commands
 
@@ -18,6 +20,7 @@ class Lab(object):
     def __init__(self, state):
         self.state = state
         self.nodes = [LabNode(s) for s in state["nodes"]]
+        self.hosts = [LabHost(s) for s in state.setdefault("hosts", [])]
 
     # -- state ------------------------------------------------------------------------------
 
@@ -39,6 +42,7 @@ class Lab(object):
 
     def save(self):
         self.state["nodes"] = [n.state for n in self.nodes]
+        self.state["hosts"] = [h.state for h in self.hosts]
         os.makedirs(self.state["workdir"], exist_ok=True)
         tmp = os.path.join(self.state["workdir"], STATE_FILE + ".tmp")
         with open(tmp, "w") as fh:
@@ -75,11 +79,27 @@ class Lab(object):
                                           self.state["prefixlen"], self.state["workdir"], self.state["bridge"],
                                           brick_size=brick_size, use_loop=self.state["use_loop"]))
         self.save()
+        pub = ssh.generate_key(self.ssh_key, comment="xosan-lab-%s" % self.state["lab_id"])
         for n in self.nodes:
-            n.start()
+            n.start(authorized_keys=[pub])
             self.save()
+        ssh.write_known_hosts(self.known_hosts, [ssh.known_hosts_line(n.ip, n.host_public_key())
+                                                 for n in self.nodes])
         self.probe_peers()
         return self
+
+    # -- how the product reaches the nodes: SSH with the lab's deployment key ----------------
+
+    @property
+    def ssh_key(self):
+        return os.path.join(self.state["workdir"], "ssh", "id_ed25519")
+
+    @property
+    def known_hosts(self):
+        return os.path.join(self.state["workdir"], "ssh", "known_hosts")
+
+    def ssh_target(self, node):
+        return ssh.SSHTarget(node.ip, self.ssh_key, self.known_hosts)
 
     def probe_peers(self, timeout=30.0):
         first = self.nodes[0]
@@ -93,9 +113,16 @@ class Lab(object):
             time.sleep(0.3)
         raise LabError("peers of %s did not all connect within %s s" % (first.name, timeout))
 
-    def create_volume(self, name, layout_args, nodes=None, options=True):
+    def volume_exists(self, name):
+        return self.nodes[0].gluster(["volume", "info", name], check=False).returncode == 0
+
+    def create_volume(self, name, layout_args=None, nodes=None, options=True, layout=None):
         """``gluster volume create name <layout_args> <one brick per node>``, options, start."""
         nodes = nodes or self.nodes
+        if layout_args is None:
+            layout_args = {"replica2-arbiter": ["replica", "3", "arbiter", "1"], "replica3": ["replica", "3"],
+                           "replica3-arbiter": ["replica", "3", "arbiter", "1"], "auto": ["replica", "3", "arbiter", "1"],
+                           "disperse": ["disperse", "3", "redundancy", "1"]}[layout or "auto"]
         bricks = ["%s:%s" % (n.ip, n.brick_path(name)) for n in nodes]
         g = self.nodes[0].gluster
         cmd = ["volume", "create", name] + list(layout_args) + bricks
@@ -110,8 +137,30 @@ class Lab(object):
             self.state["volumes"].append(name)
         self.save()
 
+    def unmount_all(self):
+        """Lazily unmount every mount under the lab's folder (the simulated hosts' SR mounts)."""
+        from xosan.mount import mounts
+        top = self.state["workdir"].rstrip("/") + "/"
+        for _, mp, _, _ in sorted(mounts(), key=lambda m: -len(m[1])):
+            if mp.startswith(top):
+                sh(["umount", "-l", mp], check=False)
+
+    def add_host(self):
+        """A simulated dom0 with its own address (.101, .102, ...) on the lab bridge."""
+        i = len(self.hosts) + 1
+        host = LabHost.new(self.state["lab_id"], i, "%s.%d" % (self.state["subnet"], 100 + i),
+                           self.state["prefixlen"], self.state["bridge"])
+        self.hosts.append(host)
+        self.save()
+        host.create()
+        return host
+
     def down(self):
-        """Remove every node, loop device and the bridge; safe after a crash; idempotent."""
+        """Remove every host, node, loop device and the bridge; safe after a crash; idempotent."""
+        self.unmount_all()
+        for h in self.hosts:
+            h.destroy()
+            self.save()
         for n in self.nodes:
             n.destroy()
             self.save()

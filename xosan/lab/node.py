@@ -113,6 +113,13 @@ class LabNode(object):
         sh(["ip", "-n", s["netns"], "link", "set", "eth0", "up"])
         sh(["ip", "-n", s["netns"], "link", "set", "lo", "up"])
 
+    def block(self, address):
+        """Drop this node's traffic to ``address`` (a partition), both ways for new packets."""
+        sh(["ip", "-n", self.state["netns"], "route", "replace", "blackhole", "%s/32" % address])
+
+    def unblock(self, address):
+        sh(["ip", "-n", self.state["netns"], "route", "del", "blackhole", "%s/32" % address], check=False)
+
     def cut(self):
         """Cut the node off the storage network (its processes keep running)."""
         sh(["ip", "link", "set", self.state["veth"], "down"])
@@ -172,6 +179,32 @@ class LabNode(object):
             if os.path.isdir(src) and not os.path.exists(dst):
                 shutil.copytree(src, dst, symlinks=True)
 
+    # -- sshd: how the product reaches a storage VM -----------------------------------------
+
+    @property
+    def ssh_dir(self):
+        return os.path.join(self.state["dir"], "ssh")
+
+    def host_public_key(self):
+        with open(os.path.join(self.ssh_dir, "ssh_host_ed25519_key.pub")) as fh:
+            return fh.read().strip()
+
+    def _prepare_sshd(self, authorized_keys):
+        d = self.ssh_dir
+        os.makedirs(d, exist_ok=True)
+        key = os.path.join(d, "ssh_host_ed25519_key")
+        if not os.path.exists(key):
+            sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.name, "-f", key])
+        with open(os.path.join(d, "authorized_keys"), "w") as fh:
+            fh.write("".join(k.strip() + "\n" for k in authorized_keys))
+        with open(os.path.join(d, "sshd_config"), "w") as fh:
+            fh.write("\n".join([
+                "ListenAddress %s" % self.ip, "Port 22", "HostKey %s" % key,
+                "PidFile /run/sshd.pid", "AuthorizedKeysFile %s/authorized_keys" % d,
+                "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
+                "PrintMotd no", "AcceptEnv no", ""]))
+
     def _wrapper_script(self):
         d = self.state["dir"]
         lines = ["set -e",
@@ -180,16 +213,19 @@ class LabNode(object):
                  "mount --bind %s/log /var/log/glusterfs" % d]
         if self.state["use_loop"]:
             lines.append("mount -t xfs -o noatime,inode64 %s %s" % (self.state["loopdev"], self.brick_mount))
-        lines.append("exec glusterd -N")
+        lines += ["mkdir -p /run/sshd", "/usr/sbin/sshd -f %s/sshd_config -E %s/log/sshd.log" % (self.ssh_dir, d),
+                  "exec glusterd -N"]
         return "; ".join(lines)
 
-    def start(self, timeout=30.0):
+    def start(self, authorized_keys=(), timeout=30.0):
         """Start the node (idempotent); returns when glusterd answers."""
         if self.running():
             return
         self._create_netns()
         self._prepare_dirs()
         self._prepare_brick()
+        self._prepare_sshd(authorized_keys or self.state.get("authorized_keys", []))
+        self.state["authorized_keys"] = list(authorized_keys or self.state.get("authorized_keys", []))
         out = open(os.path.join(self.state["dir"], "glusterd.out"), "ab")
         p = subprocess.Popen(["ip", "netns", "exec", self.state["netns"], "unshare", "-m",
                               "--propagation", "private", "sh", "-c", self._wrapper_script()],

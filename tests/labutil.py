@@ -1,0 +1,54 @@
+"""Helpers for tests on the real lab: waiting for heal, reading brick files."""
+
+import hashlib
+import os
+import sys
+import time
+
+from xosan.gluster import parse_heal_info
+
+
+def lab_subnet(offset):
+    """A /24 per test module and Python version, so runs never share addresses."""
+    return "10.250.%d" % (offset + sys.version_info[1] % 100)
+
+
+def wait_for_heal(lab, volume, timeout=300):
+    """Trigger an index heal and wait until every brick is connected with 0 entries."""
+    node = lab.nodes[0]
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        node.gluster(["volume", "heal", volume], check=False)
+        res = node.gluster(["volume", "heal", volume, "info", "--xml"], check=False)
+        if res.returncode == 0:
+            last = parse_heal_info(res.stdout)
+            if last and all(e.connected and e.entries == 0 for e in last):
+                return last
+        time.sleep(3)
+    raise AssertionError("heal did not finish in %s s: %s" % (
+        timeout, [(e.brick, e.status, e.entries) for e in (last or [])]))
+
+
+def split_brain_entries(lab, volume):
+    res = lab.nodes[0].gluster(["volume", "heal", volume, "info", "split-brain", "--xml"])
+    return sum(e.entries or 0 for e in parse_heal_info(res.stdout))
+
+
+def brick_sha256(node, path, offset, length):
+    """sha256 of a byte range of a file on the node's brick (inside its mount namespace)."""
+    code = ("import hashlib,sys; f=open(sys.argv[1],'rb'); f.seek(int(sys.argv[2])); "
+            "print(hashlib.sha256(f.read(int(sys.argv[3]))).hexdigest())")
+    return node.run(["python3", "-c", code, path, str(offset), str(length)]).stdout.strip()
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def timed_write(fd, data, offset):
+    """pwrite + fsync; return the seconds it took (the stall, when a node just vanished)."""
+    t = time.time()
+    os.pwrite(fd, data, offset)
+    os.fsync(fd)
+    return time.time() - t

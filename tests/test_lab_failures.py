@@ -1,0 +1,110 @@
+"""Failures on the real lab: a data node cut during VM-disk I/O, and a partition of the
+two data nodes with a client on each side. Each test builds and removes its own lab."""
+
+import os
+import time
+
+import pytest
+
+from labutil import (brick_sha256, lab_subnet, sha256, split_brain_entries, timed_write,
+                     wait_for_heal)
+from smdriver import Driver
+from xosan.lab.cluster import Lab
+
+pytestmark = pytest.mark.gluster
+
+MiB = 1024 ** 2
+
+
+@pytest.fixture
+def lab(tmp_path, request):
+    lab = Lab.new(str(tmp_path / "lab"), lab_id="xf%d" % (len(request.node.name) % 90),
+                  subnet=lab_subnet(120 + len(request.node.name) % 20))
+    try:
+        lab.up(3, brick_size=1024 ** 3)
+        lab.create_volume("xosan", ["replica", "3", "arbiter", "1"])
+        yield lab
+    finally:
+        lab.down()
+
+
+def test_vdi_survives_a_cut_data_node_and_heals_on_both_bricks(lab, smenv, xapi, new_sr, tmp_path):
+    driver = Driver(env=smenv, session_ref=xapi.session_ref, host_ref=xapi.host_ref)
+    dconf = {"server": ",".join(n.ip for n in lab.nodes), "volume": "xosan", "SRmaster": "true"}
+    sr_uuid, sr_ref = new_sr(dconf)
+    common = dict(sr_uuid=sr_uuid, sr_ref=sr_ref)
+    driver.call("sr_create", dconf, args=["0"], **common)
+    driver.call("sr_attach", dconf, **common)
+    vdi = driver.call("vdi_create", dconf, vdi_type="user", vdi_sm_config={},
+                      args=["268435456", "d", "", "OpaqueRef:NULL", "false", "19700101T00:00:00Z",
+                            "OpaqueRef:NULL", "false"], **common)
+    vhd = os.path.join(smenv["XOSAN_TEST_MOUNT_BASE"], sr_uuid, vdi["uuid"] + ".vhd")
+    before, during = os.urandom(MiB), os.urandom(MiB)
+    fd = os.open(vhd, os.O_RDWR)
+    try:
+        timed_write(fd, before, 64 * 1024)
+        lab.node(2).cut()  # a data node leaves the storage network
+        stalls = [timed_write(fd, during[i:i + 64 * 1024], 2 * MiB + i) for i in range(0, MiB, 64 * 1024)]
+        assert sha256(os.pread(fd, MiB, 64 * 1024)) == sha256(before)
+        assert sha256(os.pread(fd, MiB, 2 * MiB)) == sha256(during)
+        with open(str(tmp_path / "stall.txt"), "w") as fh:
+            fh.write("worst write stall after cut: %.2f s\n" % max(stalls))
+        lab.node(2).reconnect()
+        wait_for_heal(lab, "xosan")
+    finally:
+        os.close(fd)
+    # the pattern is on BOTH data bricks (the first 64 MB shard is the file on the brick)
+    rel = os.path.join("xosan", sr_uuid, vdi["uuid"] + ".vhd")
+    for node in (lab.node(1), lab.node(2)):
+        path = os.path.join(node.brick_mount, rel)
+        assert brick_sha256(node, path, 64 * 1024, MiB) == sha256(before)
+        assert brick_sha256(node, path, 2 * MiB, MiB) == sha256(during)
+    assert split_brain_entries(lab, "xosan") == 0
+    driver.call("sr_detach", dconf, **common)
+
+
+def test_partitioned_data_nodes_never_split_brain(lab, tmp_path):
+    n1, n2, arbiter = lab.node(1), lab.node(2), lab.node(3)
+    a, b = lab.add_host(), lab.add_host()
+    servers = [n.ip for n in lab.nodes]
+    ma, mb = str(tmp_path / "a"), str(tmp_path / "b")
+    a.mount(servers, "xosan", ma)
+    b.mount([n2.ip, arbiter.ip, n1.ip], "xosan", mb)
+    path_a, path_b = os.path.join(ma, "disk.img"), os.path.join(mb, "disk.img")
+    with open(path_a, "wb") as fh:
+        fh.write(b"\0" * MiB)
+    time.sleep(1)
+    assert os.path.getsize(path_b) == MiB
+    # {a, n1} | {b, n2}: the data nodes cannot see each other, each sees one client; both see the arbiter
+    n1.block(n2.ip), n2.block(n1.ip), n1.block(b.ip), b.block(n1.ip), n2.block(a.ip), a.block(n2.ip)
+    results = {"a": [], "b": []}
+    fda, fdb = os.open(path_a, os.O_RDWR), os.open(path_b, os.O_RDWR)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            for name, fd, byte in (("a", fda, b"A"), ("b", fdb, b"B")):
+                try:
+                    timed_write(fd, byte * 4096, 0)
+                    results[name].append(True)
+                except OSError:
+                    results[name].append(False)
+            time.sleep(0.2)
+    finally:
+        for fd in (fda, fdb):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    # once the partition settled (the last 10 rounds), at most one side may still write
+    tail_a, tail_b = results["a"][-10:], results["b"][-10:]
+    assert not (all(tail_a) and all(tail_b)), results
+    assert any(tail_a) or any(tail_b), "quorum should let one side go on: %s" % results
+    for x, y in ((n1, n2.ip), (n2, n1.ip), (n1, b.ip), (b, n1.ip), (n2, a.ip), (a, n2.ip)):
+        x.unblock(y)
+    wait_for_heal(lab, "xosan")
+    assert split_brain_entries(lab, "xosan") == 0
+    rel = os.path.join("xosan", "disk.img")
+    assert brick_sha256(n1, os.path.join(n1.brick_mount, rel), 0, MiB) == \
+        brick_sha256(n2, os.path.join(n2.brick_mount, rel), 0, MiB)
+    for mp in (ma, mb):
+        os.system("umount %s" % mp)
