@@ -17,7 +17,7 @@ import xmlrpc.client
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMAPI = os.path.join(ROOT, "tests", "smapi")
+SMAPI = os.path.join(ROOT, "xosan", "lab", "smapi")
 TOOLS = ("make", "git", "tar", "rpmbuild", "rpm", "rpm2cpio", "cpio")
 
 SITELIB = "/usr/lib/python3.6/site-packages"

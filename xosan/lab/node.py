@@ -16,6 +16,7 @@ import time
 
 from xosan import proc
 from xosan.errors import CommandFailed, XosanError
+from xosan.storage_vm import BRICK_ROOT
 
 SYSTEM_GLUSTERD_DIR = "/var/lib/glusterd"
 
@@ -92,13 +93,18 @@ class LabNode(object):
     ip = property(lambda self: self.state["ip"])
     pid = property(lambda self: self.state["pid"])
 
+    # The data disk is mounted where a storage VM mounts it, inside the node's mount namespace
+    # (a private tmpfs on /srv holds the mount point).
+    brick_mount = BRICK_ROOT
+
     @property
-    def brick_mount(self):
+    def brick_folder(self):
+        """Backing folder of the brick when loop devices are missing."""
         return os.path.join(self.state["dir"], "brick")
 
-    def brick_path(self, volume):
-        """The brick directory for ``volume``: a sub-folder, so an unmounted brick is never used."""
-        return os.path.join(self.brick_mount, volume)
+    def brick_path(self, volume, subdir=None):
+        """The brick directory for ``volume``: a sub-folder, so an unmounted disk is never used."""
+        return os.path.join(self.brick_mount, volume, subdir) if subdir else os.path.join(self.brick_mount, volume)
 
     # -- network --------------------------------------------------------------------------
 
@@ -135,7 +141,7 @@ class LabNode(object):
 
     def _prepare_brick(self):
         s = self.state
-        os.makedirs(self.brick_mount, exist_ok=True)
+        os.makedirs(self.brick_folder, exist_ok=True)
         if not s["use_loop"]:
             return
         if s["loopdev"] and os.path.exists(s["loopdev"]):
@@ -211,8 +217,11 @@ class LabNode(object):
                  "mount --bind %s/glusterd /var/lib/glusterd" % d,
                  "mount --bind %s/run /run" % d,
                  "mount --bind %s/log /var/log/glusterfs" % d]
+        lines += ["mount -t tmpfs -o size=1m,mode=0755 xosan-srv /srv", "mkdir -p %s" % self.brick_mount]
         if self.state["use_loop"]:
             lines.append("mount -t xfs -o noatime,inode64 %s %s" % (self.state["loopdev"], self.brick_mount))
+        else:
+            lines.append("mount --bind %s %s" % (self.brick_folder, self.brick_mount))
         lines += ["mkdir -p /run/sshd", "/usr/sbin/sshd -f %s/sshd_config -E %s/log/sshd.log" % (self.ssh_dir, d),
                   "exec glusterd -N"]
         return "; ".join(lines)

@@ -1,0 +1,132 @@
+"""XAPI access on the official XenAPI SDK: login, async tasks with progress, errors.
+
+The same code talks to a real pool master and to the lab's XAPI simulator:
+only the URL differs.
+"""
+
+import getpass
+import os
+import sys
+import time
+
+import XenAPI
+
+from xosan.errors import XosanError
+
+
+class XapiError(XosanError):
+    """A XAPI failure; ``code`` is XAPI's error code (e.g. HANDLE_INVALID), ``params`` the rest."""
+
+    def __init__(self, code, params=(), message=None, hint=None):
+        self.code = code
+        self.params = list(params)
+        XosanError.__init__(self, message or "XAPI error %s%s" % (
+            code, (": " + ", ".join(str(p) for p in self.params)) if self.params else ""), hint)
+
+
+def from_failure(failure):
+    details = list(getattr(failure, "details", []) or [str(failure)])
+    return XapiError(str(details[0]), details[1:])
+
+
+def read_password(password_file=None, prompt=True):
+    # type: (str, bool) -> str
+    """From a file (first line) or an interactive prompt: never from the command line."""
+    if password_file:
+        try:
+            with open(password_file) as fh:
+                return fh.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise XosanError("cannot read the password file %s: %s" % (password_file, exc.strerror))
+    env = os.environ.get("XOSAN_PASSWORD_FILE")
+    if env:
+        return read_password(env, prompt=False)
+    if prompt and sys.stdin.isatty():
+        return getpass.getpass("XAPI password: ")
+    raise XosanError("no XAPI password", hint="Give --password-file FILE (or XOSAN_PASSWORD_FILE), "
+                                             "or run interactively to be prompted")
+
+
+class Xapi(object):
+    """A logged-in XAPI session. ``x.api`` is the SDK's ``session.xenapi``."""
+
+    def __init__(self, session, url):
+        self.session = session
+        self.url = url
+        self.api = session.xenapi
+
+    @classmethod
+    def connect(cls, url, username="root", password=None, password_file=None):
+        if url in (None, "", "local"):
+            return cls.local()
+        if password is None:
+            password = read_password(password_file)
+        session = XenAPI.Session(url)
+        try:
+            session.xenapi.login_with_password(username, password, "1.0", "xosan")
+        except XenAPI.Failure as exc:
+            err = from_failure(exc)
+            if err.code == "HOST_IS_SLAVE" and err.params:
+                scheme = url.split("://", 1)[0]
+                return cls.connect("%s://%s" % (scheme, err.params[0]), username, password)
+            raise XapiError(err.code, err.params, "cannot log in to %s as %s: %s" % (url, username, err.code))
+        except OSError as exc:
+            raise XosanError("cannot reach XAPI at %s: %s" % (url, exc), hint="Check the pool master's address")
+        return cls(session, url)
+
+    @classmethod
+    def local(cls):
+        """dom0's own xapi, over its unix socket."""
+        session = XenAPI.xapi_local()
+        try:
+            session.xenapi.login_with_password("root", "", "1.0", "xosan")
+        except (XenAPI.Failure, OSError) as exc:
+            raise XosanError("cannot log in to the local xapi: %s" % exc,
+                             hint="Run on a pool host's dom0, or give the master URL")
+        return cls(session, "local")
+
+    def call(self, fn, *args):
+        """Call an SDK method, turning failures into XapiError."""
+        try:
+            return fn(*args)
+        except XenAPI.Failure as exc:
+            raise from_failure(exc)
+
+    def wait_task(self, task, progress=None, timeout=3600, poll=0.5):
+        """Wait for an async task; ``progress(fraction)`` is called as it moves; return its result."""
+        deadline = time.time() + timeout
+        last = None
+        try:
+            while True:
+                status = self.call(self.api.task.get_status, task)
+                frac = float(self.call(self.api.task.get_progress, task))
+                if progress and frac != last:
+                    progress(frac)
+                    last = frac
+                if status != "pending":
+                    break
+                if time.time() > deadline:
+                    raise XosanError("XAPI task %s still running after %s s" % (task, timeout))
+                time.sleep(poll)
+            if status == "success":
+                return self.call(self.api.task.get_result, task)
+            info = self.call(self.api.task.get_error_info, task) or [status]
+            raise XapiError(info[0], info[1:])
+        finally:
+            try:
+                self.api.task.destroy(task)
+            except Exception:
+                pass
+
+    def run_async(self, name, *args, **kw):
+        """``run_async("VM.start", vm, False, False)``: start ``Async.<name>`` and wait for it."""
+        cls, method = name.split(".")
+        fn = getattr(getattr(self.api.Async, cls), method)
+        task = self.call(fn, *args)
+        return self.wait_task(task, progress=kw.get("progress"), timeout=kw.get("timeout", 3600))
+
+    def logout(self):
+        try:
+            self.api.session.logout()
+        except Exception:
+            pass
