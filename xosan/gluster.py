@@ -230,6 +230,10 @@ class GlusterCLI(object):
             raise GlusterError("gluster %s on %s failed: %s" % (what, self.where(), text or "no output"))
         return out
 
+    def command(self, args, what=None):
+        """A command that changes something (peer probe, volume create/set/start); raises on failure."""
+        return parse_cli_output(self.run_xml(list(args), what), what or " ".join(args[:2]))
+
     def volume_info(self, volume=None):
         args = ["volume", "info"] + ([volume] if volume else [])
         try:

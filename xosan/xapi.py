@@ -29,6 +29,16 @@ def from_failure(failure):
     return XapiError(str(details[0]), details[1:])
 
 
+def parse_task_result(text):
+    """XAPI gives a task's result as an XML-RPC value ("<value>OpaqueRef:...</value>")."""
+    if not text or not text.strip().startswith("<value"):
+        return text
+    import xmlrpc.client
+    (value,), _ = xmlrpc.client.loads("<methodResponse><params><param>%s</param></params></methodResponse>"
+                                       % text.strip())
+    return value
+
+
 def read_password(password_file=None, prompt=True):
     # type: (str, bool) -> str
     """From a file (first line) or an interactive prompt: never from the command line."""
@@ -109,7 +119,7 @@ class Xapi(object):
                     raise XosanError("XAPI task %s still running after %s s" % (task, timeout))
                 time.sleep(poll)
             if status == "success":
-                return self.call(self.api.task.get_result, task)
+                return parse_task_result(self.call(self.api.task.get_result, task))
             info = self.call(self.api.task.get_error_info, task) or [status]
             raise XapiError(info[0], info[1:])
         finally:

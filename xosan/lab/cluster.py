@@ -61,6 +61,10 @@ class Lab(object):
 
     # -- life cycle ------------------------------------------------------------------------------
 
+    def bridge_up(self):
+        self._bridge_up()
+        self.save()
+
     def _bridge_up(self):
         br = self.state["bridge"]
         if not link_exists(br):
@@ -137,6 +141,26 @@ class Lab(object):
             self.state["volumes"].append(name)
         self.save()
 
+    def stop_xapi(self):
+        """Stop the XAPI simulator process first, so nothing restarts a node behind our back."""
+        from xosan.lab.node import kill_pids, pid_alive
+        info = self.state.get("xapi") or {}
+        pid = info.get("pid")
+        if pid and pid_alive(pid):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as fh:
+                    ours = b"xosan.lab.serve" in fh.read()
+            except OSError:
+                ours = False
+            if ours:  # the pid was recorded by the simulator itself; check it was not reused
+                kill_pids([pid])
+        self.state.pop("xapi", None)
+        # the simulator may have added nodes and hosts since we loaded the state
+        fresh = Lab.load(self.state["workdir"])
+        if fresh is not None:
+            self.nodes, self.hosts = fresh.nodes, fresh.hosts
+            self.state.update(dict((k, v) for k, v in fresh.state.items() if k not in ("nodes", "hosts", "xapi")))
+
     def unmount_all(self):
         """Lazily unmount every mount under the lab's folder (the simulated hosts' SR mounts)."""
         from xosan.mount import mounts
@@ -157,6 +181,7 @@ class Lab(object):
 
     def down(self):
         """Remove every host, node, loop device and the bridge; safe after a crash; idempotent."""
+        self.stop_xapi()
         self.unmount_all()
         for h in self.hosts:
             h.destroy()

@@ -64,14 +64,17 @@ class XapiSim(object):
     # -- dispatch ------------------------------------------------------------------------------
 
     def call(self, method, params):
-        with self.lock:
-            self.calls.append((method, params))
-            try:
-                return {"Status": "Success", "Value": self._call(method, list(params))}
-            except XapiFailure as exc:
-                return {"Status": "Failure", "ErrorDescription": exc.description}
+        """One XML-RPC call. Generic calls run under the lock; special ones take it themselves,
+        since some (SR.create, PBD.plug) run the SM driver, which calls back into this server."""
+        self.calls.append((method, params))
+        try:
+            return {"Status": "Success", "Value": self._call(method, list(params))}
+        except XapiFailure as exc:
+            return {"Status": "Failure", "ErrorDescription": exc.description}
 
     def _call(self, method, params):
+        if method.startswith("Async."):
+            return self._async(method[len("Async."):], params)
         if method == "session.login_with_password":
             if len(params) < 2 or params[0] != self.username or params[1] != self.password:
                 raise XapiFailure("SESSION_AUTHENTICATION_FAILED", params[0] if params else "",
@@ -90,7 +93,21 @@ class XapiSim(object):
         special = getattr(self, "_%s_%s" % (cls, op), None)
         if special is not None:
             return special(*args)
-        return self._generic(cls, op, method, args)
+        with self.lock:
+            return self._generic(cls, op, method, args)
+
+    def _async(self, method, params):
+        """Run the call now and hand back a finished task, as a fast xapi would."""
+        result = self.call(method, params)
+        rec = {"name_label": "Async." + method, "status": "success", "progress": 1.0, "result": "",
+               "error_info": [], "other_config": {}}
+        if result["Status"] == "Success":
+            value = result["Value"]
+            rec["result"] = "<value>%s</value>" % value if value not in (None, "") else ""
+        else:
+            rec["status"] = "failure"
+            rec["error_info"] = result["ErrorDescription"]
+        return self.add("task", rec)
 
     def _generic(self, cls, op, method, args):
         table = self.db[cls]
@@ -141,23 +158,32 @@ class XapiSim(object):
 
     # -- special calls the SM framework makes -------------------------------------------------------
 
+    def _task_destroy(self, task):
+        with self.lock:
+            self.record("task", task)
+            del self.db["task"][task]
+        return ""
+
     def _VDI_db_introduce(self, *args):
         rec = dict(zip(VDI_INTRODUCE_FIELDS, args))
         for key in ("sharable", "read_only", "managed", "is_a_snapshot", "cbt_enabled"):
             rec[key] = bool(rec.get(key))
         rec["snapshot_time"] = str(rec.get("snapshot_time"))
         rec.setdefault("tags", [])
+        rec.setdefault("name_label", "")
         self.record("SR", rec["SR"])
         for ref, other in self.db["VDI"].items():
             if other.get("uuid") == rec["uuid"]:
                 raise XapiFailure("UUID_INVALID", "VDI", rec["uuid"])
-        ref = "OpaqueRef:%s" % uuidlib.uuid4()
-        self.db["VDI"][ref] = rec
+        with self.lock:
+            ref = "OpaqueRef:%s" % uuidlib.uuid4()
+            self.db["VDI"][ref] = rec
         return ref
 
     def _VDI_db_forget(self, ref):
-        self.record("VDI", ref)
-        del self.db["VDI"][ref]
+        with self.lock:
+            self.record("VDI", ref)
+            del self.db["VDI"][ref]
         return ""
 
     def _session_logout(self):
@@ -178,16 +204,16 @@ class _Server(ThreadingMixIn, SimpleXMLRPCServer):
 class XapiSimServer(object):
     """Serve a XapiSim on 127.0.0.1 in a background thread."""
 
-    def __init__(self, sim=None, port=0):
+    def __init__(self, sim=None, port=0, address="127.0.0.1"):
         self.sim = sim or XapiSim()
-        self.server = _Server(("127.0.0.1", port), requestHandler=_Handler, allow_none=True,
+        self.server = _Server((address, port), requestHandler=_Handler, allow_none=True,
                               logRequests=False)
         self.server.register_instance(_Dispatcher(self.sim))
         self.thread = None
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d/" % self.server.server_address[1]
+        return "http://%s:%d/" % self.server.server_address[:2]
 
     def start(self):
         self.thread = threading.Thread(target=self.server.serve_forever, name="xapi-sim", daemon=True)

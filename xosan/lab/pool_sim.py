@@ -1,0 +1,458 @@
+"""The lab's XAPI: a simulated pool whose storage VMs are real lab nodes.
+
+On top of XapiSim's object store it behaves like xapi where XOSAN depends on it:
+- VM.start / start_on of a VM cloned from the lab's appliance template starts a
+  lab node (netns + glusterd + sshd), configured from the VM's xenstore_data
+  exactly as the storage VM appliance reads it (xosan.storage_vm);
+  clean/hard shutdown stop it, destroy removes it with its brick;
+- SR.create, SR.probe, SR.scan, SR.destroy, PBD.plug/unplug, VDI.create/destroy/
+  snapshot/clone on an SR of type xosan run drivers/XOSANSR.py as xapi runs a
+  SMAPIv1 driver, as the host concerned: inside that host's network namespace,
+  with its own mount folder; the driver's faults become SR_BACKEND_FAILURE_<code>;
+- PIF.reconfigure_ip on a host's storage PIF gives that host's dom0 its address
+  on the lab bridge (a LabHost namespace).
+VLAN tags are not simulated: every storage network is the lab bridge.
+"""
+
+import base64
+import ipaddress
+import os
+import uuid as uuidlib
+
+from xosan.lab.host import LabHost
+from xosan.lab.node import LabNode
+from xosan.lab.smrunner import Driver, SMFault
+from xosan.lab.xapi_sim import XapiFailure, XapiSim
+from xosan.storage_vm import from_xenstore_data
+
+GiB = 1024 ** 3
+APPLIANCE_KEY = "xosan-lab-appliance"
+SM_SESSION = "OpaqueRef:lab-sm-session"
+
+
+def _bool(v):
+    return v in (True, "true", "True", 1, "1")
+
+
+class LabXapi(XapiSim):
+    def __init__(self, lab, url=None, hosts=3, local_sr_size=40 * GiB, password="xosan"):
+        XapiSim.__init__(self, password=password)
+        self.lab = lab
+        self.url = url
+        self.faults = {"unreachable": set()}  # VM name labels whose node starts cut off
+        self.sessions[SM_SESSION] = "sm"
+        self._build(hosts, local_sr_size)
+
+    # -- the pool -----------------------------------------------------------------------------
+
+    def _build(self, count, local_sr_size):
+        mgmt = self.add("network", {"name_label": "Pool-wide network associated with eth0", "bridge": "xenbr0",
+                                    "PIFs": [], "VIFs": [], "MTU": "1500", "other_config": {}, "tags": []})
+        storage = self.add("network", {"name_label": "Pool-wide network associated with eth1", "bridge": "xenbr1",
+                                       "PIFs": [], "VIFs": [], "MTU": "1500", "other_config": {}, "tags": []})
+        self.hosts = []
+        for i in range(1, count + 1):
+            host = self.add("host", {"name_label": "lab-host-%d" % i, "hostname": "lab-host-%d" % i,
+                                     "address": "192.0.2.%d" % i, "enabled": True, "PIFs": [], "PBDs": [],
+                                     "API_version_major": "2", "API_version_minor": "21", "other_config": {},
+                                     "resident_VMs": [], "software_version": {"product_brand": "XCP-ng lab"}})
+            self.hosts.append(host)
+            for dev, net, mgmt_ip in (("eth0", mgmt, "192.0.2.%d" % i), ("eth1", storage, "")):
+                pif = self.add("PIF", {"device": dev, "host": host, "network": net, "VLAN": "-1",
+                                       "management": dev == "eth0", "physical": True, "MTU": "1500",
+                                       "ip_configuration_mode": "Static" if mgmt_ip else "None", "IP": mgmt_ip,
+                                       "netmask": "255.255.255.0" if mgmt_ip else "", "gateway": "",
+                                       "other_config": {}, "currently_attached": True})
+                self.db["host"][host]["PIFs"].append(pif)
+                self.db["network"][net]["PIFs"].append(pif)
+            sr = self.add("SR", {"name_label": "Local storage", "type": "lvm", "shared": False,
+                                 "content_type": "user", "physical_size": str(local_sr_size),
+                                 "physical_utilisation": str(4 * GiB), "virtual_allocation": str(4 * GiB),
+                                 "PBDs": [], "VDIs": [], "sm_config": {}, "other_config": {}, "tags": []})
+            pbd = self.add("PBD", {"host": host, "SR": sr, "device_config": {"device": "/dev/sda3"},
+                                   "currently_attached": True, "other_config": {}})
+            self.db["SR"][sr]["PBDs"].append(pbd)
+            self.db["host"][host]["PBDs"].append(pbd)
+        self.pool = self.add("pool", {"name_label": "XOSAN lab pool", "master": self.hosts[0],
+                                      "other_config": {}, "default_SR": "OpaqueRef:NULL", "ha_enabled": False})
+        self.add("VM", {"name_label": "XOSAN storage VM", "is_a_template": True, "is_control_domain": False,
+                        "power_state": "Halted", "other_config": {APPLIANCE_KEY: "true"}, "xenstore_data": {},
+                        "VBDs": [], "VIFs": [], "affinity": "OpaqueRef:NULL", "memory_static_max": str(GiB),
+                        "VCPUs_max": "2", "VCPUs_at_startup": "2", "tags": [], "resident_on": "OpaqueRef:NULL",
+                        "name_description": "the lab's storage VM appliance"})
+        self.add("SM", {"type": "xosan", "name_label": "XOSAN", "driver_filename": "/opt/xensource/sm/XOSANSR"})
+
+    # -- running the driver as a host ------------------------------------------------------------
+
+    def host_dir(self, host):
+        return os.path.join(self.lab.state["workdir"], "hosts", self.db["host"][host]["name_label"])
+
+    def lab_host(self, host):
+        name = self.db["host"][host]["name_label"]
+        for h in self.lab.hosts:
+            if h.state.get("xapi_host") == name:
+                return h
+        return None
+
+    def driver_for(self, host):
+        d = self.host_dir(host)
+        for sub in ("sr-mount", "locks"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        env = {"XOSAN_TEST_MOUNT_BASE": os.path.join(d, "sr-mount"),
+               "XOSAN_TEST_LOCK_DIR": os.path.join(d, "locks"), "SMLOG_FILE": os.path.join(d, "SMlog"),
+               "XOSAN_TEST_XAPI_URL": self.url, "XOSAN_TEST_HOST_UUID": self.db["host"][host]["uuid"]}
+        lh = self.lab_host(host)
+        return Driver(env=env, session_ref=SM_SESSION, host_ref=host, prefix=lh.argv([]) if lh else None)
+
+    def sm_call(self, host, command, dconf, **kw):
+        try:
+            return self.driver_for(host).call(command, dconf, **kw)
+        except SMFault as f:
+            raise XapiFailure("SR_BACKEND_FAILURE_%d" % f.code, "", f.message, "")
+
+    def _sr_master(self, sr):
+        for pbd in self.db["SR"][sr]["PBDs"]:
+            if self.db["PBD"][pbd]["device_config"].get("SRmaster") == "true":
+                return pbd
+        return self.db["SR"][sr]["PBDs"][0]
+
+    def _sr_call(self, sr, command, **kw):
+        rec = self.record("SR", sr)
+        pbd = self.db["PBD"][self._sr_master(sr)]
+        return self.sm_call(pbd["host"], command, pbd["device_config"], sr_uuid=rec["uuid"], sr_ref=sr, **kw)
+
+    # -- SR / PBD ---------------------------------------------------------------------------------
+
+    def _SR_create(self, host, device_config, physical_size, name_label, name_description, type_,
+                   content_type, shared, sm_config):
+        self.record("host", host)
+        if type_ != "xosan":
+            raise XapiFailure("SR_UNKNOWN_DRIVER", type_)
+        with self.lock:
+            sr = self.add("SR", {"name_label": name_label, "name_description": name_description, "type": type_,
+                                 "content_type": content_type, "shared": _bool(shared),
+                                 "sm_config": dict(sm_config), "other_config": {}, "PBDs": [], "VDIs": [],
+                                 "physical_size": "0", "physical_utilisation": "0", "virtual_allocation": "0",
+                                 "tags": []})
+        uuid = self.db["SR"][sr]["uuid"]
+        try:
+            self.sm_call(host, "sr_create", dict(device_config, SRmaster="true"), sr_uuid=uuid, sr_ref=sr,
+                         args=[str(physical_size)])
+        except XapiFailure:
+            with self.lock:
+                del self.db["SR"][sr]
+            raise
+        for h in (self.hosts if _bool(shared) else [host]):
+            dconf = dict(device_config)
+            if h == host:
+                dconf["SRmaster"] = "true"
+            with self.lock:
+                pbd = self.add("PBD", {"host": h, "SR": sr, "device_config": dconf, "currently_attached": False,
+                                       "other_config": {}})
+                self.db["SR"][sr]["PBDs"].append(pbd)
+                self.db["host"][h]["PBDs"].append(pbd)
+        for pbd in list(self.db["SR"][sr]["PBDs"]):
+            self._PBD_plug(pbd)
+        return sr
+
+    def _PBD_plug(self, pbd):
+        rec = self.record("PBD", pbd)
+        if rec["currently_attached"]:
+            return ""
+        sr = rec["SR"]
+        self.sm_call(rec["host"], "sr_attach", rec["device_config"], sr_uuid=self.db["SR"][sr]["uuid"], sr_ref=sr)
+        rec["currently_attached"] = True
+        return ""
+
+    def _PBD_unplug(self, pbd):
+        rec = self.record("PBD", pbd)
+        if not rec["currently_attached"]:
+            return ""
+        sr = rec["SR"]
+        self.sm_call(rec["host"], "sr_detach", rec["device_config"], sr_uuid=self.db["SR"][sr]["uuid"], sr_ref=sr)
+        rec["currently_attached"] = False
+        return ""
+
+    def _SR_scan(self, sr):
+        self._sr_call(sr, "sr_scan")
+        return ""
+
+    def _SR_probe(self, host, device_config, type_, sm_config):
+        if type_ != "xosan":
+            raise XapiFailure("SR_UNKNOWN_DRIVER", type_)
+        return self.sm_call(host, "sr_probe", device_config)
+
+    def _SR_destroy(self, sr):
+        rec = self.record("SR", sr)
+        if any(self.db["PBD"][p]["currently_attached"] for p in rec["PBDs"]):
+            raise XapiFailure("SR_HAS_PBD", sr)
+        if rec["type"] == "xosan":
+            self._sr_call(sr, "sr_delete")
+        return self._SR_forget(sr)
+
+    def _SR_forget(self, sr):
+        with self.lock:
+            rec = self.record("SR", sr)
+            for pbd in rec["PBDs"]:
+                host = self.db["PBD"][pbd]["host"]
+                self.db["host"][host]["PBDs"].remove(pbd)
+                del self.db["PBD"][pbd]
+            for ref, vdi in list(self.db["VDI"].items()):
+                if vdi.get("SR") == sr:
+                    del self.db["VDI"][ref]
+            del self.db["SR"][sr]
+        return ""
+
+    # -- VDI ---------------------------------------------------------------------------------------
+
+    def _VDI_create(self, record):
+        sr = record["SR"]
+        srrec = self.record("SR", sr)
+        if srrec["type"] != "xosan":
+            with self.lock:
+                rec = {"name_label": "", "name_description": "", "type": "user", "sharable": False,
+                       "read_only": False, "other_config": {}, "sm_config": {}, "xenstore_data": {},
+                       "managed": True, "location": str(uuidlib.uuid4()), "VBDs": [], "tags": [],
+                       "physical_utilisation": "0"}
+                rec.update(record)
+                return self.add("VDI", rec)
+        params = self._sr_call(sr, "vdi_create", vdi_type=record.get("type", "user"),
+                               vdi_sm_config=record.get("sm_config", {}),
+                               args=[str(record["virtual_size"]), record.get("name_label", ""),
+                                     record.get("name_description", ""), "OpaqueRef:NULL", "false",
+                                     "19700101T00:00:00Z", "OpaqueRef:NULL",
+                                     "true" if _bool(record.get("read_only")) else "false"])
+        [(ref, rec)] = self.find("VDI", uuid=params["uuid"])
+        with self.lock:
+            rec.setdefault("VBDs", [])
+            rec["other_config"] = dict(record.get("other_config", {}))
+        return ref
+
+    def _VDI_destroy(self, vdi):
+        rec = self.record("VDI", vdi)
+        if self.db["SR"][rec["SR"]]["type"] == "xosan":
+            self._sr_call(rec["SR"], "vdi_delete", vdi_uuid=rec["uuid"], vdi_ref=vdi)
+        else:
+            with self.lock:
+                del self.db["VDI"][vdi]
+        return ""
+
+    def _vdi_copy(self, vdi, command):
+        rec = self.record("VDI", vdi)
+        params = self._sr_call(rec["SR"], command, vdi_uuid=rec["uuid"], vdi_ref=vdi, driver_params={})
+        [(ref, _)] = self.find("VDI", uuid=params["uuid"])
+        return ref
+
+    def _VDI_snapshot(self, vdi, driver_params=None):
+        return self._vdi_copy(vdi, "vdi_snapshot")
+
+    def _VDI_clone(self, vdi, driver_params=None):
+        return self._vdi_copy(vdi, "vdi_clone")
+
+    # -- VM, VBD, VIF ------------------------------------------------------------------------------
+
+    def _VM_clone(self, vm, new_name):
+        with self.lock:
+            rec = dict(self.record("VM", vm))
+            rec.update({"name_label": new_name, "is_a_template": False, "power_state": "Halted",
+                        "VBDs": [], "VIFs": [], "other_config": dict(rec.get("other_config", {})),
+                        "xenstore_data": dict(rec.get("xenstore_data", {})), "tags": list(rec.get("tags", []))})
+            rec.pop("uuid", None)
+            return self.add("VM", rec)
+
+    def _VM_copy(self, vm, new_name, sr):
+        return self._VM_clone(vm, new_name)
+
+    def _VM_provision(self, vm):
+        self.record("VM", vm)
+        return ""
+
+    def _VBD_create(self, record):
+        with self.lock:
+            self.record("VM", record["VM"])
+            rec = dict({"other_config": {}, "currently_attached": False, "mode": "RW", "type": "Disk",
+                        "bootable": False, "empty": False}, **record)
+            ref = self.add("VBD", rec)
+            self.db["VM"][record["VM"]]["VBDs"].append(ref)
+            if record.get("VDI") in self.db["VDI"]:
+                self.db["VDI"][record["VDI"]].setdefault("VBDs", []).append(ref)
+            return ref
+
+    def _VIF_create(self, record):
+        with self.lock:
+            self.record("VM", record["VM"])
+            self.record("network", record["network"])
+            ref = self.add("VIF", dict({"other_config": {}, "currently_attached": False, "MAC": ""}, **record))
+            self.db["VM"][record["VM"]]["VIFs"].append(ref)
+            self.db["network"][record["network"]].setdefault("VIFs", []).append(ref)
+            return ref
+
+    def _node_for(self, vm):
+        uuid = self.db["VM"][vm]["uuid"]
+        for n in self.lab.nodes:
+            if n.state.get("vm_uuid") == uuid:
+                return n
+        return None
+
+    def _VM_start(self, vm, start_paused=False, force=False):
+        rec = self.record("VM", vm)
+        host = rec.get("affinity") if rec.get("affinity") in self.db["host"] else self.hosts[0]
+        return self._VM_start_on(vm, host, start_paused, force)
+
+    def _VM_start_on(self, vm, host, start_paused=False, force=False):
+        rec = self.record("VM", vm)
+        self.record("host", host)
+        if rec.get("is_a_template"):
+            raise XapiFailure("VM_IS_TEMPLATE", vm)
+        if rec["power_state"] == "Running":
+            raise XapiFailure("VM_BAD_POWER_STATE", vm, "halted", "running")
+        if rec.get("other_config", {}).get(APPLIANCE_KEY) == "true":
+            self._boot_appliance(vm, rec)
+        with self.lock:
+            rec["power_state"] = "Running"
+            rec["resident_on"] = host
+        return ""
+
+    def _boot_appliance(self, vm, rec):
+        """What the appliance does at boot, done by the lab: read vm-data, bring up a node."""
+        cfg = from_xenstore_data(rec.get("xenstore_data"))
+        for key in ("ip", "prefix", "authorized-key", "host-key"):
+            if not cfg.get(key):
+                raise XapiFailure("INTERNAL_ERROR", "lab appliance %s: no vm-data/xosan/%s" % (rec["name_label"], key))
+        data = [self.db["VDI"][self.db["VBD"][v]["VDI"]] for v in rec["VBDs"]
+                if self.db["VBD"][v].get("VDI") in self.db["VDI"]]
+        if not data:
+            raise XapiFailure("INTERNAL_ERROR", "lab appliance %s has no data disk" % rec["name_label"])
+        brick_size = max(int(d["virtual_size"]) for d in data)
+        node = self._node_for(vm)
+        if node is None:
+            index = max([n.state["index"] for n in self.lab.nodes] + [0]) + 1
+            node = LabNode.new(self.lab.state["lab_id"], index, cfg["ip"], int(cfg["prefix"]),
+                               self.lab.state["workdir"], self.lab.state["bridge"], brick_size=brick_size,
+                               use_loop=self.lab.state["use_loop"])
+            node.state["vm_uuid"] = rec["uuid"]
+            node.state["vm_name"] = rec["name_label"]
+            self.lab.nodes.append(node)
+        os.makedirs(node.ssh_dir, exist_ok=True)
+        key = os.path.join(node.ssh_dir, "ssh_host_ed25519_key")
+        with open(key, "wb") as fh:
+            fh.write(base64.b64decode(cfg["host-key"]))
+        os.chmod(key, 0o600)
+        if os.path.exists(key + ".pub"):
+            os.unlink(key + ".pub")
+        node.start(authorized_keys=[cfg["authorized-key"]])
+        if rec["name_label"] in self.faults["unreachable"]:
+            node.cut()
+        self.lab.save()
+
+    def _VM_clean_shutdown(self, vm):
+        return self._VM_hard_shutdown(vm)
+
+    def _VM_hard_shutdown(self, vm):
+        rec = self.record("VM", vm)
+        if rec["power_state"] != "Running":
+            raise XapiFailure("VM_BAD_POWER_STATE", vm, "running", rec["power_state"].lower())
+        node = self._node_for(vm)
+        if node is not None:
+            node.kill()
+            self.lab.save()
+        with self.lock:
+            rec["power_state"] = "Halted"
+            rec["resident_on"] = "OpaqueRef:NULL"
+        return ""
+
+    def _VM_destroy(self, vm):
+        rec = self.record("VM", vm)
+        if rec["power_state"] != "Halted":
+            raise XapiFailure("VM_BAD_POWER_STATE", vm, "halted", rec["power_state"].lower())
+        node = self._node_for(vm)
+        if node is not None:
+            node.destroy()
+            self.lab.nodes.remove(node)
+            self.lab.save()
+        with self.lock:
+            for vbd in rec["VBDs"]:
+                self.db["VBD"].pop(vbd, None)
+            for vif in rec["VIFs"]:
+                net = self.db["VIF"].get(vif, {}).get("network")
+                if net in self.db["network"] and vif in self.db["network"][net].get("VIFs", []):
+                    self.db["network"][net]["VIFs"].remove(vif)
+                self.db["VIF"].pop(vif, None)
+            del self.db["VM"][vm]
+        return ""
+
+    # -- network --------------------------------------------------------------------------------
+
+    def _network_create(self, record):
+        with self.lock:
+            rec = dict({"PIFs": [], "VIFs": [], "MTU": "1500", "other_config": {}, "tags": [],
+                        "name_description": ""}, **record)
+            rec["bridge"] = "xapi%d" % len(self.db["network"])
+            return self.add("network", rec)
+
+    def _network_destroy(self, net):
+        with self.lock:
+            rec = self.record("network", net)
+            if rec.get("VIFs"):
+                raise XapiFailure("NETWORK_CONTAINS_VIF", net)
+            if rec.get("PIFs"):
+                raise XapiFailure("NETWORK_CONTAINS_PIF", net)
+            del self.db["network"][net]
+        return ""
+
+    def _pool_create_VLAN_from_PIF(self, pif, network, vlan):
+        with self.lock:
+            device = self.record("PIF", pif)["device"]
+            net = self.record("network", network)
+            made = []
+            for host in self.hosts:
+                ref = self.add("PIF", {"device": device, "host": host, "network": network, "VLAN": str(vlan),
+                                       "management": False, "physical": False, "MTU": net.get("MTU", "1500"),
+                                       "ip_configuration_mode": "None", "IP": "", "netmask": "", "gateway": "",
+                                       "other_config": {}, "currently_attached": True})
+                net["PIFs"].append(ref)
+                self.db["host"][host]["PIFs"].append(ref)
+                made.append(ref)
+            return made
+
+    def _PIF_destroy(self, pif):
+        with self.lock:
+            rec = self.record("PIF", pif)
+            if rec.get("physical"):
+                raise XapiFailure("PIF_IS_PHYSICAL", pif)
+            self.db["network"][rec["network"]]["PIFs"].remove(pif)
+            self.db["host"][rec["host"]]["PIFs"].remove(pif)
+            del self.db["PIF"][pif]
+        self._set_dom0_address(rec["host"], None, None)
+        return ""
+
+    def _PIF_reconfigure_ip(self, pif, mode, ip, netmask, gateway, dns):
+        rec = self.record("PIF", pif)
+        with self.lock:
+            rec.update({"ip_configuration_mode": mode, "IP": ip if mode == "Static" else "",
+                        "netmask": netmask if mode == "Static" else "", "gateway": gateway})
+        if not rec.get("management"):
+            prefix = ipaddress.IPv4Network("0.0.0.0/%s" % netmask).prefixlen if mode == "Static" else None
+            self._set_dom0_address(rec["host"], ip if mode == "Static" else None, prefix)
+        return ""
+
+    def _set_dom0_address(self, host, ip, prefix):
+        """A host's dom0 on the storage network = a LabHost namespace with that address."""
+        name = self.db["host"][host]["name_label"]
+        current = self.lab_host(host)
+        if current is not None and (ip is None or current.ip != ip):
+            current.destroy()
+            self.lab.hosts.remove(current)
+            current = None
+        if ip is not None and current is None:
+            h = LabHost.new(self.lab.state["lab_id"], self.hosts.index(host) + 1, ip, prefix,
+                            self.lab.state["bridge"])
+            h.state["xapi_host"] = name
+            self.lab.hosts.append(h)
+            h.create()
+        self.lab.save()
+
+    # -- host -----------------------------------------------------------------------------------------
+
+    def _host_get_by_name_label(self, label):
+        return [r for r, h in self.db["host"].items() if h["name_label"] == label]
