@@ -22,7 +22,7 @@ import vhdutil
 import xs_errors
 from lock import Lock
 
-from xosan import __version__, devconfig
+from xosan import __version__, boot, devconfig
 from xosan import errors as xe
 from xosan.volume_sr import SM_CONFIG_SERVERS, VolumeSR, servers_from_sm_config
 
@@ -124,6 +124,10 @@ class XOSANSR(FileSR.FileSR):
     def attach(self, sr_uuid):
         try:
             if not self.volume_sr.is_attached():
+                # Boot order: make sure this host's storage VM runs and the volume has quorum.
+                boot.prepare_attach(self.session.xenapi if self.session is not None else None,
+                                    self.host_ref, self.volume_sr.servers, self.xconf.volume,
+                                    self.xconf.attach_timeout, util.SMlog)
                 info = self.volume_sr.precheck()
                 self.volume_sr.attach()
                 self._remember_servers(info)

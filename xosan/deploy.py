@@ -126,7 +126,7 @@ class Deployment(object):
             free = int(sr["physical_size"]) - int(sr["physical_utilisation"])
             existing = [v for v in self._mine("VDI") if v[1].get("SR") == sr_ref]
             free += sum(int(v[1]["virtual_size"]) for v in existing)  # a re-run counts its own disk as free
-            if self.m.storage.brick_size is None:
+            if self.m.storage.brick_size == "all":
                 size = (free - self.m.storage.reserve) // MiB * MiB
             else:
                 size = self.m.storage.brick_size

@@ -1,0 +1,96 @@
+"""The boot-order problem: at host boot xapi plugs PBDs before it starts VMs,
+but the volume lives in the storage VMs. So an attach first makes sure this
+host's storage VM runs, then waits (bounded) for the volume to have quorum.
+"""
+
+import time
+
+from xosan import health
+from xosan.errors import GlusterError, QuorumTimeout, VolumeNotFound
+from xosan.gluster import GlusterCLI
+from xosan.reachability import order_by_reachability
+
+TAG = "xosan-deployment"
+
+
+def local_storage_vms(api, host_ref, volume):
+    # type: (object, str, str) -> list
+    """(ref, record) of the XOSAN storage VMs of ``volume`` that belong on ``host_ref``."""
+    host_uuid = api.host.get_uuid(host_ref)
+    found = []
+    for ref, rec in api.VM.get_all_records().items():
+        oc = rec.get("other_config", {})
+        if rec.get("is_a_template") or oc.get(TAG) != volume:
+            continue
+        if oc.get("xosan-host") == host_uuid or rec.get("affinity") == host_ref:
+            found.append((ref, rec))
+    return found
+
+
+def start_local_storage_vm(api, host_ref, volume, log):
+    """Start this host's storage VM if it is halted; returns the names started."""
+    started = []
+    for ref, rec in local_storage_vms(api, host_ref, volume):
+        if rec["power_state"] == "Halted":
+            log("XOSAN: starting storage VM %s on this host before attaching" % rec["name_label"])
+            api.VM.start_on(ref, host_ref, False, False)
+            started.append(rec["name_label"])
+        elif rec["power_state"] in ("Paused", "Suspended"):
+            log("XOSAN: storage VM %s is %s; not touching it" % (rec["name_label"], rec["power_state"].lower()))
+    return started
+
+
+def quorum_state(servers, volume, cli_factory=None):
+    # type: (list, str, object) -> tuple
+    """(True, "") when every replica/disperse set can take writes, else (False, why)."""
+    up, down = order_by_reachability(servers)
+    if not up:
+        return False, "no storage node answers (%s)" % ", ".join(servers)
+    make = cli_factory or (lambda host: GlusterCLI(remote_host=host, timeout=15))
+    last = None
+    for host in up:
+        try:
+            h = health.collect(make(host), volume)
+        except VolumeNotFound:
+            raise  # waiting does not make a volume appear: say so now
+        except GlusterError as exc:
+            last = str(exc)
+            continue
+        if not h.info.started:
+            return False, "volume %s is not started" % volume
+        sets = health.replica_sets(h.info, h.bricks)
+        short = [g for g in sets if health.set_tolerance(h.info, g) < 0]
+        if short:
+            return False, "%d replica set(s) below quorum, bricks down: %s" % (
+                len(short), ", ".join(b.name for g in short for b in g if not b.online))
+        return True, ""
+    return False, last or "glusterd did not answer"
+
+
+def wait_for_quorum(servers, volume, timeout, log, cli_factory=None, poll=2.0):
+    """Wait until the volume can take writes; QuorumTimeout names what was missing."""
+    deadline = time.time() + timeout
+    why = ""
+    logged = None
+    while True:
+        ok, why = quorum_state(servers, volume, cli_factory)
+        if ok:
+            return
+        if why != logged:
+            log("XOSAN: waiting for quorum on volume %s: %s" % (volume, why))
+            logged = why
+        if time.time() >= deadline:
+            raise QuorumTimeout("volume %s has no quorum after %d s: %s" % (volume, timeout, why),
+                                hint="Start the halted storage VMs (xosan status shows them); "
+                                     "device-config:attach-timeout sets how long attach waits")
+        time.sleep(poll)
+
+
+def prepare_attach(api, host_ref, servers, volume, timeout, log):
+    """Everything an attach does before mounting. ``api`` may be None (no xapi: HA config)."""
+    if api is not None and host_ref:
+        try:
+            start_local_storage_vm(api, host_ref, volume, log)
+        except Exception as exc:  # a VM we cannot start is reported by the quorum wait below
+            log("XOSAN: could not start the local storage VM: %s" % exc)
+    wait_for_quorum(servers, volume, timeout, log)
