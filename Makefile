@@ -7,7 +7,7 @@ V3        := $(VENV)/py3
 DOM0_CODE := drivers xosan
 PYTEST_ARGS ?=
 
-.PHONY: all test test36 test3 check36 venv lint lab rpm bench clean
+.PHONY: all test test36 test3 check36 venv lint deps lab lab-down rpm bench clean
 
 all: test
 
@@ -43,8 +43,16 @@ test: test36 test3
 lint: $(V3)/.ok check36
 	$(V3)/bin/python -m ruff check drivers xosan tests
 
-lab:
-	@echo "make lab: not built yet (issue: one-command deployment, xosan deploy through XAPI)"; exit 1
+deps:
+	bash .ci/install-deps
+
+# The main job: a simulated 3-host pool on this machine, `xosan deploy` on it, a VDI, status.
+LAB_DIR ?= /var/lib/xosan-lab
+lab: deps $(V3)/.ok
+	$(V3)/bin/python -m xosan lab --workdir $(LAB_DIR) run
+
+lab-down: $(V3)/.ok
+	$(V3)/bin/python -m xosan lab --workdir $(LAB_DIR) down
 
 # The dom0 package, build/rpm/xosan-<version>-<release>.noarch.rpm (RPM_OUT=DIR elsewhere).
 rpm:

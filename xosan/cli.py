@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from xosan import __version__
+from xosan import __version__, cli_deploy
 from xosan.errors import XosanError
 
 
@@ -13,6 +13,7 @@ def build_parser():
         description="XOSAN: hyperconverged GlusterFS storage for XenServer / XCP-ng pools.")
     parser.add_argument("--version", action="version", version="xosan %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cli_deploy.register(sub)
     try:
         from xosan.lab import cli as lab_cli  # not shipped in the dom0 package
     except ImportError:

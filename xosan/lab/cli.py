@@ -22,6 +22,11 @@ def register(subparsers):
     sub = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND")
     sub.required = True
 
+    run = sub.add_parser("run", help="the main job: a simulated pool, xosan deploy on it, a VDI, status")
+    run.add_argument("--hosts", type=int, default=3)
+    run.add_argument("--subnet", default="10.250.0")
+    run.set_defaults(func=cmd_run)
+
     up = sub.add_parser("up", help="start the nodes and a started volume (idempotent)")
     up.add_argument("--nodes", type=int, default=3, help="storage nodes, 1-16 (default 3)")
     up.add_argument("--layout", default="auto",
@@ -111,13 +116,25 @@ def render_status(lab, volume=None):
         state = "running" if n.running() else "STOPPED"
         if n.running() and n.is_cut():
             state = "CUT OFF"
-        lines.append("  %-10s %-15s %-8s pid %s" % (n.name, n.ip, state, n.pid or "-"))
+        lines.append("  %-10s %-15s %-8s pid %s%s" % (n.name, n.ip, state, n.pid or "-",
+                                                  ("  (%s)" % n.state["vm_name"]) if n.state.get("vm_name") else ""))
+    if lab.hosts:
+        lines.append("Simulated dom0s: %s" % ", ".join("%s %s" % (h.state.get("xapi_host", h.name), h.ip)
+                                                      for h in lab.hosts))
+    if lab.state.get("xapi"):
+        lines.append("XAPI simulator: %s (pid %s)" % (lab.state["xapi"]["url"], lab.state["xapi"]["pid"]))
     for vol in ([volume] if volume else lab.state["volumes"]):
         try:
             lines.append(health.render(health.collect(lab_cli(lab), vol)))
         except XosanError as exc:
             lines.append("Volume %s: cannot get status: %s" % (vol, exc))
     return "\n".join(lines)
+
+
+def cmd_run(args):
+    _require_root()
+    from xosan.lab import demo
+    return demo.run(args.workdir, hosts=args.hosts, subnet=args.subnet)
 
 
 def cmd_status(args):

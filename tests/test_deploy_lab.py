@@ -1,0 +1,168 @@
+"""xosan deploy through XAPI against the lab's simulated pool: real XenAPI client, real
+storage nodes (GlusterFS), the real driver plugged on every simulated host."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from labutil import lab_subnet
+from xosan import manifest
+from xosan.deploy import Deployment, DeployError
+from xosan.lab.cluster import Lab
+from xosan.lab.pool_sim import LabXapi
+from xosan.lab.xapi_sim import XapiSimServer
+from xosan.planner import PlanError
+from xosan.xapi import Xapi
+
+pytestmark = pytest.mark.gluster
+
+GiB = 1024 ** 3
+STORAGE_NET = "Pool-wide network associated with eth1"
+
+
+class Pool(object):
+    def __init__(self, tmp_path, hosts, offset):
+        self.lab = Lab.new(str(tmp_path / "lab"), lab_id="xd%d" % offset, subnet=lab_subnet(offset))
+        self.lab.bridge_up()
+        self.sim = LabXapi(self.lab, hosts=hosts, local_sr_size=8 * GiB)
+        self.server = XapiSimServer(self.sim, address=self.lab.host_ip).start()
+        self.sim.url = self.server.url
+        self.subnet = self.lab.state["subnet"]
+        self.state_dir = str(tmp_path / "state")
+        self.password_file = str(tmp_path / "password")
+        with open(self.password_file, "w") as fh:
+            fh.write("xosan\n")
+
+    def manifest(self, **kw):
+        flags = dict(master=self.server.url, password_file=self.password_file, addresses=self.subnet + ".0/24",
+                     network_mode="existing", network_name=STORAGE_NET, brick_size="2G")
+        flags.update(kw)
+        return manifest.from_flags(**flags)
+
+    def deployment(self, m=None, **kw):
+        m = m or self.manifest()
+        x = Xapi.connect(m.pool.master, "root", password_file=m.pool.password_file)
+        return Deployment(x, m, state_dir=self.state_dir, out=open(os.devnull, "w"), **kw)
+
+    def snapshot(self):
+        """What an admin would compare: objects and dom0 addresses (tasks and sessions aside)."""
+        db = self.sim.db
+        snap = dict((cls, sorted(db[cls])) for cls in ("VM", "VDI", "VBD", "VIF", "SR", "PBD", "network"))
+        snap["PIF-IPs"] = sorted((r, p["IP"]) for r, p in db["PIF"].items())
+        return snap
+
+    def close(self):
+        self.server.stop()
+        self.lab.down()
+
+
+@pytest.fixture
+def pool3(tmp_path):
+    p = Pool(tmp_path, 3, 160)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def pool2(tmp_path):
+    p = Pool(tmp_path, 2, 170)
+    yield p
+    p.close()
+
+
+def test_three_hosts_deploy_plug_everywhere_and_rerun_changes_nothing(pool3):
+    sim = pool3.sim
+    d = pool3.deployment()
+    sr, cli = d.run()
+    [info] = cli.volume_info("xosan")
+    assert (info.replica, info.arbiter, info.started) == (3, 1, True)
+    rec = sim.db["SR"][sr]
+    assert rec["type"] == "xosan" and rec["shared"] and rec["content_type"] == "user"
+    assert len(rec["PBDs"]) == 3 and all(sim.db["PBD"][p]["currently_attached"] for p in rec["PBDs"])
+    vms = [v for v in sim.db["VM"].values() if not v["is_a_template"]]
+    assert len(vms) == 3 and all(v["power_state"] == "Running" for v in vms)
+    assert len(set(v["affinity"] for v in vms)) == 3
+    before = pool3.snapshot()
+
+    pool3.deployment().run()  # a re-run resumes: nothing new
+    assert pool3.snapshot() == before
+
+    # a VDI made through XAPI is a VHD file that every host sees through its own mount
+    x = Xapi.connect(pool3.server.url, "root", "xosan")
+    vdi = x.run_async("VDI.create", {"name_label": "d", "name_description": "", "SR": sr, "virtual_size": str(GiB),
+                                     "type": "user", "sharable": False, "read_only": False, "other_config": {},
+                                     "xenstore_data": {}, "sm_config": {}, "tags": []})
+    vdi_uuid = x.api.VDI.get_uuid(vdi)
+    for h in sim.db["host"].values():
+        path = os.path.join(pool3.lab.state["workdir"], "hosts", h["name_label"], "sr-mount", rec["uuid"],
+                            vdi_uuid + ".vhd")
+        assert os.path.getsize(path) > 0
+    h, err, attached, _ = d.status()
+    assert err is None and h.verdict == "healthy" and all(a for _, a in attached)
+
+
+def test_two_hosts_get_replica2_with_arbiter(pool2):
+    d = pool2.deployment()
+    sr, cli = d.run()
+    [info] = cli.volume_info("xosan")
+    assert (info.replica, info.arbiter, len(info.bricks)) == (3, 1, 3)
+    assert [b.host for b in info.bricks][:2] != [info.bricks[2].host] * 2
+    assert all(pool2.sim.db["PBD"][p]["currently_attached"] for p in pool2.sim.db["SR"][sr]["PBDs"])
+
+
+def test_unreachable_vm_is_a_clear_error_rerun_resumes_rollback_restores(pool3):
+    sim = pool3.sim
+    initial = pool3.snapshot()
+    sim.faults["unreachable"].add("XOSAN storage VM (lab-host-2)")
+    with pytest.raises(DeployError) as err:
+        pool3.deployment(ssh_timeout=15).run()
+    msg = str(err.value)
+    assert "lab-host-2" in msg and pool3.subnet + ".12" in msg and "rollback" in msg
+    assert "lab-host-1" not in msg.split("SSH after")[1].split(".")[0]
+    vms_after_failure = sorted(r for r, v in sim.db["VM"].items() if not v["is_a_template"])
+
+    # the admin fixes the VM's network; the same command resumes with the same VMs
+    sim.faults["unreachable"].clear()
+    [node] = [n for n in pool3.lab.nodes if n.state.get("vm_name") == "XOSAN storage VM (lab-host-2)"]
+    node.reconnect()
+    sr, _ = pool3.deployment().run()
+    assert sorted(r for r, v in sim.db["VM"].items() if not v["is_a_template"]) == vms_after_failure
+
+    pool3.deployment().rollback()
+    assert pool3.snapshot() == initial
+    assert pool3.lab.nodes == [] or all(not n.running() for n in pool3.lab.nodes)
+
+
+def test_impossible_plans_are_refused_with_the_reason(pool2):
+    with pytest.raises(PlanError):
+        pool2.deployment(pool2.manifest(layout="replica3")).plan()
+    with pytest.raises(DeployError) as err:
+        pool2.deployment(pool2.manifest(brick_size="100G")).plan()
+    assert "does not fit" in str(err.value)
+    with pytest.raises(DeployError) as err:
+        pool2.deployment(pool2.manifest(hosts="lab-host-1,lab-host-9")).plan()
+    assert "lab-host-9" in str(err.value)
+    with pytest.raises(DeployError) as err:
+        pool2.deployment(pool2.manifest(template="no such template")).run()
+    assert "no VM template" in str(err.value)
+
+
+def test_cli_plan_and_status_against_the_simulator(pool2):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    common = ["--master", pool2.server.url, "--password-file", pool2.password_file, "--addresses",
+              pool2.subnet + ".0/24", "--network-name", STORAGE_NET, "--brick-size", "2G",
+              "--state-dir", pool2.state_dir]
+    out = subprocess.run([sys.executable, "-m", "xosan", "plan"] + common, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True, env=env)
+    assert out.returncode == 0, out.stdout
+    assert "lab-host-1" in out.stdout and "arbiter" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "xosan", "status"] + common, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True, env=env)
+    assert out.returncode == 3 and "no storage VM found" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "xosan", "deploy", "--rollback"] + common,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env,
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode == 1 and "--yes" in out.stdout

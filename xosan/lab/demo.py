@@ -1,0 +1,135 @@
+"""``xosan lab run`` (``make lab``): a whole XOSAN pool on this machine, end to end.
+
+A simulated 3-host pool (the XAPI simulator, real XenAPI client), the real
+``xosan plan`` and ``xosan deploy`` against it, storage VMs that are real
+GlusterFS nodes, an SR of type xosan plugged on every host through the real
+driver, a VDI written through one host's mount and read back through every
+host's mount, and the status screen.
+"""
+
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+
+from xosan.lab.cluster import Lab
+from xosan.lab.node import LabError
+from xosan.xapi import Xapi
+
+GiB = 1024 ** 3
+MiB = 1024 ** 2
+
+
+def _run_cli(args, check=True):
+    cmd = [sys.executable, "-m", "xosan"] + args
+    sys.stdout.write("\n$ xosan %s\n" % " ".join(args))
+    sys.stdout.flush()
+    rc = subprocess.call(cmd)
+    if check and rc != 0:
+        raise LabError("xosan %s failed (exit %d)" % (" ".join(args), rc))
+    return rc
+
+
+def write_manifest(path, url, password_file, subnet, hosts):
+    with open(path, "w") as fh:
+        fh.write("""# The lab's deployment manifest (written by xosan lab run).
+pool:
+  master: %s
+  username: root
+  password-file: %s
+hosts: all
+storage:
+  brick-size: 4G
+network:
+  mode: existing
+  name: Pool-wide network associated with eth1
+  addresses: %s.0/24
+layout: auto
+vm:
+  template: XOSAN storage VM
+volume: xosan
+sr-name: XOSAN
+""" % (url, password_file, subnet))
+
+
+def start_simulator(workdir, hosts, subnet, password_file, timeout=30):
+    log = open(os.path.join(workdir, "xapi-sim.log"), "ab")
+    subprocess.Popen([sys.executable, "-m", "xosan.lab.serve", "--workdir", workdir, "--hosts", str(hosts),
+                      "--password-file", password_file, "--subnet", subnet],
+                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        lab = Lab.load(workdir)
+        if lab is not None and lab.state.get("xapi", {}).get("url"):
+            return lab.state["xapi"]["url"]
+        time.sleep(0.2)
+    raise LabError("the XAPI simulator did not start; see %s/xapi-sim.log" % workdir)
+
+
+def run(workdir, hosts=3, subnet="10.250.0"):
+    t0 = time.time()
+    old = Lab.load(workdir)
+    if old is not None:
+        print("A lab is already in %s: removing it first (xosan lab down)" % workdir)
+        old.down()
+    os.makedirs(workdir, exist_ok=True)
+    password_file = os.path.join(workdir, "xapi-password")
+    with open(password_file, "w") as fh:
+        fh.write(secrets.token_hex(12) + "\n")
+    os.chmod(password_file, 0o600)
+    manifest = os.path.join(workdir, "xosan.yaml")
+
+    print("== 1. a simulated pool of %d hosts (XAPI simulator, storage network %s.0/24)" % (hosts, subnet))
+    url = start_simulator(workdir, hosts, subnet, password_file)
+    print("XAPI at %s" % url)
+    write_manifest(manifest, url, password_file, subnet, hosts)
+    state_dir = os.path.join(workdir, "state")
+
+    print("\n== 2. plan and deploy, with the xosan command itself")
+    _run_cli(["plan", "-f", manifest, "--state-dir", state_dir])
+    _run_cli(["deploy", "-f", manifest, "--state-dir", state_dir])
+
+    print("\n== 3. a VDI on the new SR, written on one host, read back on every host")
+    with open(password_file) as fh:
+        x = Xapi.connect(url, "root", fh.readline().strip())
+    try:
+        api = x.api
+        [sr] = [r for r, rec in api.SR.get_all_records().items() if rec["type"] == "xosan"]
+        sr_uuid = api.SR.get_uuid(sr)
+        vdi = x.run_async("VDI.create", {"name_label": "lab disk", "name_description": "written by xosan lab run",
+                                         "SR": sr, "virtual_size": str(GiB), "type": "user", "sharable": False,
+                                         "read_only": False, "other_config": {}, "xenstore_data": {},
+                                         "sm_config": {}, "tags": []})
+        vdi_uuid = api.VDI.get_uuid(vdi)
+        hosts_recs = sorted(api.host.get_all_records().values(), key=lambda h: h["name_label"])
+        pattern = hashlib.sha256(b"xosan lab").digest() * (MiB // 32)
+        paths = [os.path.join(workdir, "hosts", h["name_label"], "sr-mount", sr_uuid, vdi_uuid + ".vhd")
+                 for h in hosts_recs]
+        fd = os.open(paths[0], os.O_RDWR)
+        try:
+            os.pwrite(fd, pattern, MiB)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        want = hashlib.sha256(pattern).hexdigest()
+        for h, path in zip(hosts_recs, paths):
+            with open(path, "rb") as fh:
+                fh.seek(MiB)
+                got = hashlib.sha256(fh.read(len(pattern))).hexdigest()
+            print("  %-12s %s  %s" % (h["name_label"], "read back OK " if got == want else "MISMATCH     ", path))
+            if got != want:
+                raise LabError("%s read different data than was written" % h["name_label"])
+    finally:
+        x.logout()
+
+    print("\n== 4. status")
+    _run_cli(["status", "-f", manifest, "--state-dir", state_dir], check=False)
+    print("\nDone in %.0f s. The pool keeps running:" % (time.time() - t0))
+    print("  xosan status -f %s --state-dir %s     health again" % (manifest, state_dir))
+    print("  xosan lab --workdir %s status                 the lab's nodes" % workdir)
+    print("  xosan lab --workdir %s fail 2 --mode cut      make a storage node fail" % workdir)
+    print("  xosan lab --workdir %s down                   remove everything" % workdir)
+    return 0
