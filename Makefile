@@ -7,7 +7,7 @@ V3        := $(VENV)/py3
 DOM0_CODE := drivers xosan
 PYTEST_ARGS ?=
 
-.PHONY: all test test36 test3 check36 venv lint deps lab lab-down rpm bench clean
+.PHONY: all test test36 test3 check36 venv lint deps lab lab-down rpm bench clean appliance appliance-test
 
 all: test
 
@@ -28,7 +28,7 @@ venv: $(V36)/.ok $(V3)/.ok
 
 # dom0 runs Python 3.6: everything under drivers/ and xosan/ (but the lab) must compile there.
 check36: $(V36)/.ok
-	@find $(DOM0_CODE) -name '*.py' -not -path '*/lab/*' -print0 | \
+	@{ find $(DOM0_CODE) -name '*.py' -not -path '*/lab/*' -print0; printf 'plugins/xosan\0'; } | \
 	  xargs -0 $(V36)/bin/python -c 'import sys; [compile(open(f).read(), f, "exec") for f in sys.argv[1:]]'
 	@echo "check36: every dom0 file compiles on $$($(V36)/bin/python --version)"
 
@@ -63,3 +63,14 @@ bench:
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+# The storage VM's system disk: build/appliance/xosan-storage-vm-<version>.vhd + manifest.json (root).
+appliance:
+	bash appliance/install-deps
+	bash appliance/build.sh
+
+# Boots the built image under qemu and checks it over SSH (slow: minutes); builds it first if absent.
+appliance-test: $(V3)/.ok
+	bash appliance/install-deps
+	@ls build/appliance/manifest.json >/dev/null 2>&1 || $(MAKE) appliance
+	$(V3)/bin/python -m pytest -ra -m slow tests/test_appliance.py

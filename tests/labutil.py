@@ -5,7 +5,7 @@ import os
 import sys
 import time
 
-from xosan.gluster import parse_heal_info
+from xosan.gluster import parse_heal_info, parse_volume_info, parse_volume_status
 
 
 def lab_subnet(offset):
@@ -13,8 +13,20 @@ def lab_subnet(offset):
     return "10.250.%d" % (offset + sys.version_info[1] % 100)
 
 
+def _all_bricks_online(node, volume):
+    """glusterd's own view (volume status), which lags behind heal info after a reconnect."""
+    info = node.gluster(["volume", "info", volume, "--xml"], check=False)
+    status = node.gluster(["volume", "status", volume, "--xml"], check=False)
+    try:
+        [vol] = parse_volume_info(info.stdout)
+        online = set(b.name for b in parse_volume_status(status.stdout)[0] if b.online)
+    except Exception:
+        return False
+    return all(b.name in online for b in vol.bricks)
+
+
 def wait_for_heal(lab, volume, timeout=300):
-    """Trigger an index heal and wait until every brick is connected with 0 entries."""
+    """Trigger an index heal and wait until every brick is online and connected with 0 entries."""
     node = lab.nodes[0]
     deadline = time.time() + timeout
     last = None
@@ -23,7 +35,7 @@ def wait_for_heal(lab, volume, timeout=300):
         res = node.gluster(["volume", "heal", volume, "info", "--xml"], check=False)
         if res.returncode == 0:
             last = parse_heal_info(res.stdout)
-            if last and all(e.connected and e.entries == 0 for e in last):
+            if last and all(e.connected and e.entries == 0 for e in last) and _all_bricks_online(node, volume):
                 return last
         time.sleep(3)
     raise AssertionError("heal did not finish in %s s: %s" % (

@@ -7,55 +7,14 @@ import sys
 
 import pytest
 
-from labutil import lab_subnet
-from xosan import manifest
-from xosan.deploy import Deployment, DeployError
-from xosan.lab.cluster import Lab
-from xosan.lab.pool_sim import LabXapi
-from xosan.lab.xapi_sim import XapiSimServer
+from labpool import STORAGE_NET, Pool
+from xosan.deploy import DeployError
 from xosan.planner import PlanError
 from xosan.xapi import Xapi
 
 pytestmark = pytest.mark.gluster
 
 GiB = 1024 ** 3
-STORAGE_NET = "Pool-wide network associated with eth1"
-
-
-class Pool(object):
-    def __init__(self, tmp_path, hosts, offset):
-        self.lab = Lab.new(str(tmp_path / "lab"), lab_id="xd%d" % offset, subnet=lab_subnet(offset))
-        self.lab.bridge_up()
-        self.sim = LabXapi(self.lab, hosts=hosts, local_sr_size=8 * GiB)
-        self.server = XapiSimServer(self.sim, address=self.lab.host_ip).start()
-        self.sim.url = self.server.url
-        self.subnet = self.lab.state["subnet"]
-        self.state_dir = str(tmp_path / "state")
-        self.password_file = str(tmp_path / "password")
-        with open(self.password_file, "w") as fh:
-            fh.write("xosan\n")
-
-    def manifest(self, **kw):
-        flags = dict(master=self.server.url, password_file=self.password_file, addresses=self.subnet + ".0/24",
-                     network_mode="existing", network_name=STORAGE_NET, brick_size="2G")
-        flags.update(kw)
-        return manifest.from_flags(**flags)
-
-    def deployment(self, m=None, **kw):
-        m = m or self.manifest()
-        x = Xapi.connect(m.pool.master, "root", password_file=m.pool.password_file)
-        return Deployment(x, m, state_dir=self.state_dir, out=open(os.devnull, "w"), **kw)
-
-    def snapshot(self):
-        """What an admin would compare: objects and dom0 addresses (tasks and sessions aside)."""
-        db = self.sim.db
-        snap = dict((cls, sorted(db[cls])) for cls in ("VM", "VDI", "VBD", "VIF", "SR", "PBD", "network"))
-        snap["PIF-IPs"] = sorted((r, p["IP"]) for r, p in db["PIF"].items())
-        return snap
-
-    def close(self):
-        self.server.stop()
-        self.lab.down()
 
 
 @pytest.fixture

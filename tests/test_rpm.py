@@ -23,6 +23,7 @@ TOOLS = ("make", "git", "tar", "rpmbuild", "rpm", "rpm2cpio", "cpio")
 SITELIB = "/usr/lib/python3.6/site-packages"
 SM_DIR = "/opt/xensource/sm"
 CONF_D_FILE = "/etc/xapi.conf.d/zz-xosan-sm-plugins.conf"
+PLUGIN = "/etc/xapi.d/plugins/xosan"
 XCPNG_LIST = ("ext nfs iscsi lvmoiscsi dummy file hba rawhba udev iso lvm lvmohba lvmofcoe shm smb "
               "cephfs glusterfs xfs zfs largeblock")
 SR_UUID = "3f1b9a52-6c0e-4d3a-9a51-0c2f7e8b1d44"
@@ -97,10 +98,11 @@ def test_layout(rpm_file):
     files = files_of(rpm_file)
     for path in (SM_DIR + "/XOSANSR.py", SM_DIR + "/XOSANSR", "/usr/bin/xosan",
                  SITELIB + "/xosan", SITELIB + "/xosan/__init__.py", SITELIB + "/xosan/cli.py",
-                 SITELIB + "/xosan/devconfig.py", SITELIB + "/xosan/volume_sr.py", CONF_D_FILE):
+                 SITELIB + "/xosan/devconfig.py", SITELIB + "/xosan/volume_sr.py", CONF_D_FILE,
+                 PLUGIN, SITELIB + "/xosan/plugin.py"):
         assert path in files
     allowed = (SM_DIR + "/XOSAN", SITELIB + "/xosan", "/usr/bin/xosan", CONF_D_FILE,
-               "/usr/share/doc/xosan")
+               "/usr/share/doc/xosan", PLUGIN)
     strays = [f for f in files if not f.startswith(allowed)]
     assert strays == []
     assert not [f for f in files if f.endswith((".pyc", ".pyo")) or "__pycache__" in f]
@@ -127,6 +129,7 @@ def test_driver_symlink_and_modes(rpm_file):
     assert info[SM_DIR + "/XOSANSR"][:2] == ("lrwxrwxrwx", "XOSANSR.py")
     assert info[SM_DIR + "/XOSANSR.py"][0] == "-rwxr-xr-x"
     assert info["/usr/bin/xosan"][0] == "-rwxr-xr-x"
+    assert info[PLUGIN][0] == "-rwxr-xr-x"
     assert info[SITELIB + "/xosan/__init__.py"][0] == "-rw-r--r--"
     # The conf.d file is written by %post; the package owns it as a ghost (not in the payload).
     assert "g" in info[CONF_D_FILE][2]
@@ -140,6 +143,7 @@ def test_requires(rpm_file):
                 "libgfapi.so.0()(64bit)",                       # glusterfs-api
                 "python3.6dist(pyyaml)",                        # PyYAML for dom0's Python
                 SITELIB + "/XenAPI.py",                         # xapi-core's XenAPI module
+                SITELIB + "/XenAPIPlugin.py",                   # xapi-core's, for the host plugin
                 "/usr/bin/python3", "python(abi) = 3.6", "sm"):
         assert req in reqs
     # Nothing dom0's rpm 4.11 (CentOS 7 based) cannot install: no rich or file-trigger deps.
@@ -323,6 +327,9 @@ def test_installed_tree(installed_root):
     with open(installed_root + "/usr/bin/xosan") as fh:
         launcher = fh.read()
     assert launcher.startswith("#!/usr/bin/python3\n") and "from xosan.cli import main" in launcher
+    with open(installed_root + PLUGIN) as fh:
+        assert fh.readline().rstrip("\n") == "#!/usr/bin/python3"
+    assert os.access(installed_root + PLUGIN, os.X_OK)
     assert not os.path.exists(installed_root + SITELIB + "/xosan/lab")
     assert not os.path.exists(installed_root + CONF_D_FILE)           # ghost: made by %post
 
@@ -357,3 +364,16 @@ def test_installed_command_runs(installed_root, tmp_path):
               cwd=str(tmp_path), timeout=60)
     assert res.returncode == 0, res.stderr
     assert (res.stdout + res.stderr).strip() == "xosan %s" % _version()
+
+
+def test_installed_host_plugin_answers_as_xapi_expects(installed_root, tmp_path):
+    # No xapi here: the calls that fail before asking it show the packaged plugin's dispatch.
+    env = packaged_env(installed_root, tmp_path)
+    for fn, args, expected in (("nope", {}, ["UNKNOWN_XENAPI_PLUGIN_FUNCTION", "nope"]),
+                               ("probe", {}, ["XENAPI_PLUGIN_FAILURE", "probe", "XosanError"])):
+        request = xmlrpc.client.dumps(("OpaqueRef:session", args), fn)
+        res = run([sys.executable, installed_root + PLUGIN, request], env=env, cwd=str(tmp_path), timeout=60)
+        assert res.returncode == 0, res.stderr
+        (answer,), _ = xmlrpc.client.loads(res.stdout)
+        assert answer["Status"] == "Failure"
+        assert answer["ErrorDescription"][:len(expected)] == expected

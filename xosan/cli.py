@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from xosan import __version__, cli_deploy
+from xosan import __version__, cli_deploy, cli_operate
 from xosan.errors import XosanError
 
 
@@ -14,6 +14,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version="xosan %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli_deploy.register(sub)
+    cli_operate.register(sub)
     try:
         from xosan.lab import cli as lab_cli  # not shipped in the dom0 package
     except ImportError:

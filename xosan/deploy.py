@@ -78,7 +78,7 @@ class Deployment(object):
 
     # -- what is there ---------------------------------------------------------------------------
 
-    def _mine(self, cls):
+    def mine(self, cls):
         """(ref, record) of this deployment's objects of class ``cls``."""
         recs = self.x.call(getattr(self.api, cls).get_all_records)
         return [(r, rec) for r, rec in recs.items() if rec.get("other_config", {}).get(TAG) == self.id]
@@ -98,7 +98,7 @@ class Deployment(object):
             raise DeployError("XOSAN needs at least 2 hosts, the pool has %d" % len(chosen))
         return chosen
 
-    def _local_sr(self, host_ref, host_rec):
+    def local_sr(self, host_ref, host_rec):
         srs = self.x.call(self.api.SR.get_all_records)
         pbds = self.x.call(self.api.PBD.get_all_records)
         local = []
@@ -115,16 +115,16 @@ class Deployment(object):
                 hint="Give storage.sr the name of the host's local SR, or add a local disk SR")
         return max(local, key=lambda rs: int(rs[1]["physical_size"]) - int(rs[1]["physical_utilisation"]))
 
-    def _address(self, host_part):
+    def address(self, host_part):
         return str(self.network.network_address + host_part)
 
     def plan(self):
         """HostPlans and the volume layout; raises DeployError/PlanError for impossible plans."""
         hosts = []
         for i, (ref, rec) in enumerate(self._hosts()):
-            sr_ref, sr = self._local_sr(ref, rec)
+            sr_ref, sr = self.local_sr(ref, rec)
             free = int(sr["physical_size"]) - int(sr["physical_utilisation"])
-            existing = [v for v in self._mine("VDI") if v[1].get("SR") == sr_ref]
+            existing = [v for v in self.mine("VDI") if v[1].get("SR") == sr_ref]
             free += sum(int(v[1]["virtual_size"]) for v in existing)  # a re-run counts its own disk as free
             if self.m.storage.brick_size == "all":
                 size = (free - self.m.storage.reserve) // MiB * MiB
@@ -141,8 +141,8 @@ class Deployment(object):
             for host_part in (FIRST_VM_HOST_PART + i, FIRST_DOM0_HOST_PART + i):
                 if self.network.network_address + host_part not in self.network:
                     raise DeployError("network.addresses %s has no room for %d hosts" % (self.network, i + 1))
-            hosts.append(HostPlan(ref, rec, sr_ref, self._address(FIRST_VM_HOST_PART + i),
-                                  self._address(FIRST_DOM0_HOST_PART + i), size))
+            hosts.append(HostPlan(ref, rec, sr_ref, self.address(FIRST_VM_HOST_PART + i),
+                                  self.address(FIRST_DOM0_HOST_PART + i), size))
         nodes = [planner.NodeSpec(h.name, h.vm_address, h.brick_bytes) for h in hosts]
         if self.m.witness:
             nodes.append(planner.NodeSpec("witness", self.m.witness, 10 * GiB, witness=True))
@@ -172,12 +172,17 @@ class Deployment(object):
         for line in self.describe_plan(hosts, layout).splitlines():
             p.info(line)
         p.step("storage network")
-        net = self._network(p)
+        net = self.network_ref(p)
         p.step("storage VMs on %d hosts" % len(hosts))
-        keys = self._ssh_keys(hosts)
-        vms = [self._storage_vm(p, h, net, keys) for h in hosts]
+        keys = self.ssh_keys(hosts)
+        vms = [self.storage_vm(p, h, net, keys) for h in hosts]
+        self.refresh_known_hosts()
         p.step("waiting for the storage VMs over SSH")
-        targets = self._wait_reachable(p, hosts, vms)
+        targets = self.wait_reachable(p, [(h.name, h.vm_address) for h in hosts])
+        if self.m.witness and not self.ssh_target(self.m.witness).reachable(timeout=10):
+            raise DeployError("the witness %s is not reachable over SSH" % self.m.witness,
+                              hint="Install the deployment key %s.pub on it" % os.path.join(
+                                  self.state_dir, "ssh", "id_ed25519"))
         p.step("trusted storage pool")
         first = GlusterCLI(runner=targets[0].run, where=targets[0].address, timeout=60)
         self._peer_probe(p, first, [t.address for t in targets[1:]] + ([self.m.witness] if self.m.witness else []))
@@ -189,7 +194,7 @@ class Deployment(object):
         sr = self._sr(p, hosts, layout)
         return sr, first
 
-    def _network(self, p):
+    def network_ref(self, p):
         n = self.m.network
         nets = self.x.call(self.api.network.get_all_records)
         if n.mode == "existing":
@@ -217,19 +222,29 @@ class Deployment(object):
         p.info("created VLAN %s on %s: network %r" % (n.vlan, n.pif, n.name))
         return net
 
-    def _ssh_keys(self, hosts):
+    def ssh_keys(self, hosts):
+        """The deployment key and one host key per host (kept in the state dir for re-runs)."""
         d = os.path.join(self.state_dir, "ssh")
         pub = ssh.generate_key(os.path.join(d, "id_ed25519"), comment="xosan-%s" % self.id)
         host_keys = {}
-        lines = []
         for h in hosts:
             path = os.path.join(d, "hostkeys", h.uuid)
-            host_pub = ssh.generate_key(path, comment="xosan-%s-%s" % (self.id, h.name))
+            ssh.generate_key(path, comment="xosan-%s-%s" % (self.id, h.name))
             with open(path, "rb") as fh:
                 host_keys[h.uuid] = base64.b64encode(fh.read()).decode("ascii")
-            lines.append(ssh.known_hosts_line(h.vm_address, host_pub))
-        ssh.write_known_hosts(os.path.join(d, "known_hosts"), lines)
         return {"authorized": pub, "hosts": host_keys}
+
+    def refresh_known_hosts(self):
+        """Pin each storage VM's address to the host key deploy gave it."""
+        d = os.path.join(self.state_dir, "ssh")
+        lines = []
+        for _, rec in self.mine("VM"):
+            ip = storage_vm.from_xenstore_data(rec.get("xenstore_data")).get("ip")
+            pub = os.path.join(d, "hostkeys", rec["other_config"].get("xosan-host", "") + ".pub")
+            if ip and os.path.exists(pub):
+                with open(pub) as fh:
+                    lines.append(ssh.known_hosts_line(ip, fh.read().strip()))
+        ssh.write_known_hosts(os.path.join(d, "known_hosts"), lines)
 
     def ssh_target(self, address):
         d = os.path.join(self.state_dir, "ssh")
@@ -243,8 +258,8 @@ class Deployment(object):
                               hint="Import the XOSAN storage VM appliance first, or set vm.template")
         return refs[0]
 
-    def _storage_vm(self, p, h, net, keys):
-        found = [(r, rec) for r, rec in self._mine("VM") if rec["other_config"].get("xosan-host") == h.uuid]
+    def storage_vm(self, p, h, net, keys):
+        found = [(r, rec) for r, rec in self.mine("VM") if rec["other_config"].get("xosan-host") == h.uuid]
         if found:
             vm, rec = found[0]
             p.info("%s: storage VM exists (%s)" % (h.name, rec["power_state"].lower()))
@@ -296,27 +311,45 @@ class Deployment(object):
             raise
         return vm
 
-    def _wait_reachable(self, p, hosts, vms):
-        targets = [self.ssh_target(h.vm_address) for h in hosts]
+    def wait_reachable(self, p, named_addresses):
+        """Wait until every (name, address) answers over SSH; return their SSHTargets."""
+        targets = [self.ssh_target(a) for _, a in named_addresses]
         deadline = time.time() + self.ssh_timeout
-        waiting = list(zip(hosts, targets))
+        waiting = list(zip(named_addresses, targets))
         while waiting and time.time() < deadline:
-            waiting = [(h, t) for h, t in waiting if not t.reachable(timeout=10)]
+            waiting = [(na, t) for na, t in waiting if not t.reachable(timeout=10)]
             if waiting:
                 time.sleep(2)
         if waiting:
             raise DeployError("storage VM(s) not reachable over SSH after %d s: %s" % (
-                self.ssh_timeout, ", ".join("%s (%s)" % (h.name, h.vm_address) for h, _ in waiting)),
+                self.ssh_timeout, ", ".join("%s (%s)" % na for na, _ in waiting)),
                 hint="Check the VM console and its VIF on network %r; re-run deploy to resume, "
                      "or xosan deploy --rollback to undo" % self.m.network.name)
-        for h in hosts:
-            p.info("%s: %s answers" % (h.name, h.vm_address))
-        if self.m.witness:
-            if not self.ssh_target(self.m.witness).reachable(timeout=10):
-                raise DeployError("the witness %s is not reachable over SSH" % self.m.witness,
-                                  hint="Install the deployment key %s.pub on it" % os.path.join(
-                                      self.state_dir, "ssh", "id_ed25519"))
+        for name, address in named_addresses:
+            p.info("%s: %s answers" % (name, address))
         return targets
+
+    def gluster_cli(self, exclude=()):
+        """A GlusterCLI over SSH on the first storage VM that answers."""
+        for _, rec in self.mine("VM"):
+            ip = storage_vm.from_xenstore_data(rec.get("xenstore_data")).get("ip")
+            if ip and ip not in exclude and rec["power_state"] == "Running":
+                target = self.ssh_target(ip)
+                if target.reachable(timeout=10):
+                    return GlusterCLI(runner=target.run, where=ip, timeout=120)
+        raise DeployError("no storage VM of deployment %r answers over SSH" % self.id)
+
+    def brick_bytes_for(self, sr, wanted=None):
+        """Data disk size on a local SR: ``wanted`` if it fits, else what the manifest says."""
+        free = int(sr["physical_size"]) - int(sr["physical_utilisation"])
+        if wanted:
+            if wanted > free:
+                raise DeployError("a %s data disk does not fit on SR %r (%s free)" % (
+                    planner.format_bytes(wanted), sr["name_label"], planner.format_bytes(free)))
+            return wanted
+        if self.m.storage.brick_size == "all":
+            return (free - self.m.storage.reserve) // MiB * MiB
+        return self.m.storage.brick_size
 
     def _peer_probe(self, p, cli, others):
         for addr in others:
@@ -368,7 +401,7 @@ class Deployment(object):
                 p.info("%s: dom0 already has %s" % (h.name, rec["IP"] or rec["ip_configuration_mode"]))
 
     def _sr(self, p, hosts, layout):
-        found = self._mine("SR")
+        found = self.mine("SR")
         if found:
             sr = found[0][0]
             p.info("SR exists")
@@ -391,7 +424,7 @@ class Deployment(object):
         """Remove what this deployment made, newest first. Refuses while the SR holds VDIs."""
         p = Progress(4, self.out)
         p.step("SR")
-        for sr, rec in self._mine("SR"):
+        for sr, rec in self.mine("SR"):
             vdis = [v for v in self.x.call(self.api.SR.get_VDIs, sr)]
             if vdis and not force:
                 raise DeployError("SR %r still holds %d VDI(s)" % (rec["name_label"], len(vdis)),
@@ -402,12 +435,12 @@ class Deployment(object):
             self.x.run_async("SR.destroy", sr)
             p.info("destroyed SR %r" % rec["name_label"])
         p.step("dom0 addresses")
-        for pif, rec in self._mine("PIF"):
+        for pif, rec in self.mine("PIF"):
             self.x.call(self.api.PIF.reconfigure_ip, pif, "None", "", "", "", "")
             self.x.call(self.api.PIF.remove_from_other_config, pif, TAG)
             p.info("cleared %s" % rec.get("IP"))
         p.step("storage VMs and their disks")
-        for vm, rec in self._mine("VM"):
+        for vm, rec in self.mine("VM"):
             if rec["power_state"] == "Running":
                 self.x.run_async("VM.hard_shutdown", vm)
             vdis = [self.x.call(self.api.VBD.get_VDI, vbd) for vbd in rec["VBDs"]]
@@ -416,10 +449,10 @@ class Deployment(object):
                 if vdi and vdi != "OpaqueRef:NULL":
                     self.x.call(self.api.VDI.destroy, vdi)
             p.info("destroyed %r" % rec["name_label"])
-        for vdi, rec in self._mine("VDI"):  # disks of VMs that never got whole
+        for vdi, rec in self.mine("VDI"):  # disks of VMs that never got whole
             self.x.call(self.api.VDI.destroy, vdi)
         p.step("storage network")
-        for net, rec in self._mine("network"):
+        for net, rec in self.mine("network"):
             for pif in rec["PIFs"]:
                 self.x.call(self.api.PIF.destroy, pif)
             self.x.call(self.api.network.destroy, net)
@@ -430,12 +463,12 @@ class Deployment(object):
     def status(self):
         """(VolumeHealth or None, error text, [(host name, attached)]) for the summary."""
         attached = []
-        for sr, rec in self._mine("SR"):
+        for sr, rec in self.mine("SR"):
             for pbd in rec["PBDs"]:
                 host = self.x.call(self.api.PBD.get_host, pbd)
                 attached.append((self.x.call(self.api.host.get_name_label, host),
                                  self.x.call(self.api.PBD.get_currently_attached, pbd)))
-        vms = [rec for _, rec in self._mine("VM")]
+        vms = [rec for _, rec in self.mine("VM")]
         cfgs = [storage_vm.from_xenstore_data(rec.get("xenstore_data")) for rec in vms]
         err = None
         for cfg in cfgs:

@@ -5,6 +5,7 @@ The CLI is the only interface glusterd offers that works the same in dom0
 class serves both by taking a command prefix.
 """
 
+import time
 import xml.etree.ElementTree as ET
 
 from xosan import proc
@@ -12,6 +13,11 @@ from xosan.errors import (CommandFailed, CommandTimeout, GlusterError, ServerUnr
                           VolumeNotFound)
 
 GLUSTER = "gluster"
+
+# glusterd refuses while a cluster-wide transaction holds its lock (e.g. one that waits for a
+# peer that just vanished): worth retrying for a while, unlike a real error.
+TRANSIENT = ("Another transaction is in progress", "Locking failed", "is busy")
+RETRY_FOR = 90.0
 
 
 class Brick(object):
@@ -223,21 +229,33 @@ class GlusterCLI(object):
         out = res.stdout or ""
         if "<cliOutput" not in out:
             text = (res.stderr + out).strip()
-            if "Connection failed" in text or "not connected" in text or res.returncode == 1 and not out:
+            if "Connection failed" in text or "not connected" in text or (res.returncode != 0 and not text):
                 raise ServerUnreachable("glusterd on %s cannot be reached (%s)" % (
                     self.where(), text.splitlines()[-1] if text else "no answer"),
                     hint="Check that the storage node is running and reachable on TCP port 24007")
             raise GlusterError("gluster %s on %s failed: %s" % (what, self.where(), text or "no output"))
         return out
 
+    def query(self, args, parse, what=None):
+        """run_xml + parse, retrying while glusterd says another transaction holds its lock."""
+        deadline = time.time() + RETRY_FOR
+        while True:
+            try:
+                return parse(self.run_xml(list(args), what))
+            except GlusterError as exc:
+                if not any(t in exc.message for t in TRANSIENT) or time.time() > deadline:
+                    raise
+            time.sleep(2)
+
     def command(self, args, what=None):
         """A command that changes something (peer probe, volume create/set/start); raises on failure."""
-        return parse_cli_output(self.run_xml(list(args), what), what or " ".join(args[:2]))
+        what = what or " ".join(args[:2])
+        return self.query(args, lambda out: parse_cli_output(out, what), what)
 
     def volume_info(self, volume=None):
         args = ["volume", "info"] + ([volume] if volume else [])
         try:
-            return parse_volume_info(self.run_xml(args, "volume info"))
+            return self.query(args, parse_volume_info, "volume info")
         except GlusterError as exc:
             if volume and not isinstance(exc, ServerUnreachable) and "does not exist" in exc.message:
                 raise VolumeNotFound("volume %r does not exist on %s" % (volume, self.where()),
@@ -246,15 +264,15 @@ class GlusterCLI(object):
             raise
 
     def volume_list(self):
-        return parse_volume_list(self.run_xml(["volume", "list"], "volume list"))
+        return self.query(["volume", "list"], parse_volume_list, "volume list")
 
     def pool_list(self):
-        return parse_pool_list(self.run_xml(["pool", "list"], "pool list"))
+        return self.query(["pool", "list"], parse_pool_list, "pool list")
 
     def volume_status(self, volume, detail=True):
         args = ["volume", "status", volume] + (["detail"] if detail else [])
-        return parse_volume_status(self.run_xml(args, "volume status"))
+        return self.query(args, parse_volume_status, "volume status")
 
     def heal_info(self, volume, split_brain=False):
         args = ["volume", "heal", volume, "info"] + (["split-brain"] if split_brain else [])
-        return parse_heal_info(self.run_xml(args, "heal info"))
+        return self.query(args, parse_heal_info, "heal info")

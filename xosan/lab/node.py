@@ -16,7 +16,7 @@ import time
 
 from xosan import proc
 from xosan.errors import CommandFailed, XosanError
-from xosan.storage_vm import BRICK_ROOT
+from xosan.storage_vm import BRICK_ROOT, glusterd_vol
 
 SYSTEM_GLUSTERD_DIR = "/var/lib/glusterd"
 
@@ -178,6 +178,11 @@ class LabNode(object):
         d = self.state["dir"]
         for sub in ("glusterd", "run", "log"):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
+        # glusterd's own volfile with the storage VM's options (as the appliance ships it)
+        with open("/etc/glusterfs/glusterd.vol") as fh:
+            stock = fh.read()
+        with open(os.path.join(d, "glusterd.vol"), "w") as fh:
+            fh.write(glusterd_vol(stock))
         # A fresh glusterd dir has no option groups: "volume set group virt" needs them.
         for sub in ("groups", "hooks"):
             src = os.path.join(SYSTEM_GLUSTERD_DIR, sub)
@@ -223,7 +228,7 @@ class LabNode(object):
         else:
             lines.append("mount --bind %s %s" % (self.brick_folder, self.brick_mount))
         lines += ["mkdir -p /run/sshd", "/usr/sbin/sshd -f %s/sshd_config -E %s/log/sshd.log" % (self.ssh_dir, d),
-                  "exec glusterd -N"]
+                  "exec glusterd -N -f %s/glusterd.vol" % d]
         return "; ".join(lines)
 
     def start(self, authorized_keys=(), timeout=30.0):

@@ -456,3 +456,40 @@ class LabXapi(XapiSim):
 
     def _host_get_by_name_label(self, label):
         return [r for r, h in self.db["host"].items() if h["name_label"] == label]
+
+    # -- host plugins ---------------------------------------------------------------------------------
+
+    def _host_call_plugin(self, host, plugin, fn, args):
+        """host.call_plugin as xapi runs it (ocaml/xapi/xapi_plugins.ml): plugins/<plugin> (the file
+        installed as /etc/xapi.d/plugins/<plugin>) is exec'd with one argument, an XML-RPC call
+        ``fn(session, {args})``, as the host concerned (its network namespace, the SM driver's
+        environment); the result struct it prints is the answer (a string) or the XAPI failure.
+        The plugin gets the lab's SM session, not the caller's."""
+        import subprocess
+        import xmlrpc.client
+        from xosan.lab.smrunner import ROOT
+        self.record("host", host)
+        path = os.path.join(ROOT, "plugins", plugin)
+        if not plugin or "/" in plugin or plugin.startswith(".") or not os.path.isfile(path):
+            raise XapiFailure("XENAPI_MISSING_PLUGIN", plugin)
+        args = dict((str(k), str(v)) for k, v in (args or {}).items())
+        drv = self.driver_for(host)
+        try:
+            res = subprocess.run(drv.prefix + [drv.python, path, xmlrpc.client.dumps((SM_SESSION, args), fn)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=drv.env, timeout=300,
+                                 universal_newlines=True)
+        except subprocess.TimeoutExpired as exc:
+            raise XapiFailure("XENAPI_PLUGIN_FAILURE", "timeout", exc.stdout or "", exc.stderr or "")
+        if res.returncode != 0:
+            raise XapiFailure("XENAPI_PLUGIN_FAILURE", "non-zero exit", res.stdout, res.stderr)
+        try:
+            (answer,), _ = xmlrpc.client.loads(res.stdout)
+        except xmlrpc.client.Fault as f:
+            raise XapiFailure("XENAPI_PLUGIN_FAILURE", "fault", f.faultCode, f.faultString)
+        except Exception as exc:
+            raise XapiFailure("XENAPI_PLUGIN_FAILURE", "failed to parse plugin output", res.stdout, str(exc))
+        if isinstance(answer, dict) and answer.get("Status") == "Success" and isinstance(answer.get("Value"), str):
+            return answer["Value"]
+        if isinstance(answer, dict) and answer.get("Status") == "Failure" and answer.get("ErrorDescription"):
+            raise XapiFailure(*answer["ErrorDescription"])
+        raise XapiFailure("XENAPI_PLUGIN_FAILURE", "unexpected XMLRPC result", res.stdout)

@@ -1,0 +1,72 @@
+"""A simulated pool for tests: the lab's XAPI simulator in-process, real storage nodes."""
+
+import os
+
+from labutil import lab_subnet
+from xosan import manifest
+from xosan.deploy import Deployment
+from xosan.lab.cluster import Lab
+from xosan.lab.pool_sim import LabXapi
+from xosan.lab.xapi_sim import XapiSimServer
+from xosan.operate import Operations
+from xosan.xapi import Xapi
+
+GiB = 1024 ** 3
+STORAGE_NET = "Pool-wide network associated with eth1"
+
+
+class Pool(object):
+    def __init__(self, tmp_path, hosts, offset):
+        self.lab = Lab.new(str(tmp_path / "lab"), lab_id="xd%d" % offset, subnet=lab_subnet(offset))
+        self.lab.bridge_up()
+        self.sim = LabXapi(self.lab, hosts=hosts, local_sr_size=8 * GiB)
+        self.server = XapiSimServer(self.sim, address=self.lab.host_ip).start()
+        self.sim.url = self.server.url
+        self.subnet = self.lab.state["subnet"]
+        self.state_dir = str(tmp_path / "state")
+        self.password_file = str(tmp_path / "password")
+        with open(self.password_file, "w") as fh:
+            fh.write("xosan\n")
+
+    def flags(self, **kw):
+        flags = dict(master=self.server.url, password_file=self.password_file, addresses=self.subnet + ".0/24",
+                     network_mode="existing", network_name=STORAGE_NET, brick_size="2G")
+        flags.update(kw)
+        return flags
+
+    def manifest(self, **kw):
+        return manifest.from_flags(**self.flags(**kw))
+
+    def cli_args(self, **kw):
+        args = []
+        for k, v in sorted(self.flags(**kw).items()):
+            args += ["--" + k.replace("_", "-"), str(v)]
+        return args + ["--state-dir", self.state_dir]
+
+    def deployment(self, m=None, **kw):
+        m = m or self.manifest()
+        x = Xapi.connect(m.pool.master, "root", password_file=m.pool.password_file)
+        return Deployment(x, m, state_dir=self.state_dir, out=open(os.devnull, "w"), **kw)
+
+    def ops(self, m=None):
+        return Operations(self.deployment(m))
+
+    def node_of(self, host_name):
+        for n in self.lab.nodes:
+            if n.state.get("vm_name") == "XOSAN storage VM (%s)" % host_name:
+                return n
+        raise KeyError(host_name)
+
+    def mount_path(self, host_name, sr_uuid, *more):
+        return os.path.join(self.lab.state["workdir"], "hosts", host_name, "sr-mount", sr_uuid, *more)
+
+    def snapshot(self):
+        """What an admin would compare: objects and dom0 addresses (tasks and sessions aside)."""
+        db = self.sim.db
+        snap = dict((cls, sorted(db[cls])) for cls in ("VM", "VDI", "VBD", "VIF", "SR", "PBD", "network"))
+        snap["PIF-IPs"] = sorted((r, p["IP"]) for r, p in db["PIF"].items())
+        return snap
+
+    def close(self):
+        self.server.stop()
+        self.lab.down()

@@ -1,0 +1,175 @@
+"""Day-2 operations on a simulated pool with real storage nodes: boot order, status verdicts and
+exit codes, maintenance (and its refusals), replace a dead host, grow 2 -> 3 hosts, destroy."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from labpool import Pool
+from labutil import wait_for_heal
+from xosan import health
+from xosan.operate import Refused
+from xosan.xapi import Xapi
+
+pytestmark = pytest.mark.gluster
+
+MiB = 1024 ** 2
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def pool(tmp_path):
+    p = Pool(tmp_path, 3, 180)
+    yield p
+    p.close()
+
+
+def xosan_cli(pool, *args):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "xosan"] + list(args) + pool.cli_args(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+def write_pattern(path, seed):
+    data = hashlib.sha256(seed).digest() * (MiB // 32)
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_sha(path):
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def test_boot_order_all_storage_vms_halted_then_pbds_plugged(pool):
+    sr, _ = pool.deployment().run()
+    x = Xapi.connect(pool.server.url, "root", "xosan")
+    pbds = x.api.SR.get_PBDs(sr)
+    for pbd in pbds:
+        x.run_async("PBD.unplug", pbd)
+    for vm, rec in pool.deployment().mine("VM"):
+        x.run_async("VM.hard_shutdown", vm)
+    # a pool boot: every host plugs its PBD at once, before any VM is started
+    errors = []
+
+    def plug(ref):
+        try:
+            Xapi.connect(pool.server.url, "root", "xosan").run_async("PBD.plug", ref)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+    threads = [threading.Thread(target=plug, args=(p,)) for p in pbds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert errors == []
+    assert all(x.api.PBD.get_currently_attached(p) for p in pbds)
+    assert all(rec["power_state"] == "Running" for _, rec in pool.deployment().mine("VM"))
+
+
+def test_status_verdicts_and_exit_codes_follow_a_cut_node(pool):
+    pool.deployment().run()
+    out = xosan_cli(pool, "status")
+    assert out.returncode == 0 and "HEALTHY" in out.stdout, out.stdout
+    node = pool.node_of("lab-host-2")
+    node.cut()
+    out = xosan_cli(pool, "status")
+    assert out.returncode == 1 and "DEGRADED" in out.stdout and node.ip in out.stdout, out.stdout
+    out = xosan_cli(pool, "status", "--json")
+    assert out.returncode == 1 and '"verdict": "degraded"' in out.stdout
+    node.reconnect()
+    wait_for_heal(pool.lab, "xosan")
+    out = xosan_cli(pool, "status")
+    assert out.returncode == 0 and "HEALTHY" in out.stdout, out.stdout
+
+
+def test_maintenance_refuses_during_heal_and_works_after(pool):
+    sr, _ = pool.deployment().run()
+    sr_uuid = pool.sim.db["SR"][sr]["uuid"]
+    g = pool.lab.nodes[0].gluster
+    # hold heals back (self-heal daemon and client-side heals off) so "heal pending" lasts
+    heal_opts = ["cluster.self-heal-daemon", "cluster.data-self-heal", "cluster.metadata-self-heal",
+                 "cluster.entry-self-heal"]
+    for opt in heal_opts:
+        g(["volume", "set", "xosan", opt, "off"])
+    n2 = pool.node_of("lab-host-2")
+    n2.cut()
+    write_pattern(pool.mount_path("lab-host-1", sr_uuid, "during-cut.img"), b"cut")
+    n2.reconnect()
+    deadline = time.time() + 180
+    while True:  # until glusterd sees every brick again, with the heal still pending
+        hl, _ = pool.ops().health()
+        if all(b.online for b in hl.bricks) and hl.heal_pending > 0:
+            break
+        assert time.time() < deadline, hl.reason
+        time.sleep(3)
+    with pytest.raises(Refused) as err:
+        pool.ops().plan_maintenance_enter("lab-host-3")
+    assert "waiting for self-heal" in str(err.value)
+    out = xosan_cli(pool, "maintenance", "enter", "lab-host-3")
+    assert out.returncode == 1 and "refused" in out.stdout
+    for opt in heal_opts:
+        g(["volume", "set", "xosan", opt, "on"])
+    wait_for_heal(pool.lab, "xosan")
+    out = xosan_cli(pool, "maintenance", "enter", "lab-host-3", "--dry-run")
+    assert out.returncode == 0 and "shut down" in out.stdout, out.stdout
+    pool.ops().maintenance_enter("lab-host-3")
+    h, _ = pool.ops().health()
+    assert h.verdict == health.DEGRADED and "can lose no more" in h.reason
+    with pytest.raises(Refused):  # losing a second node now would stop I/O
+        pool.ops().plan_maintenance_enter("lab-host-1")
+    pool.ops().maintenance_exit("lab-host-3", heal_timeout=300)
+    assert pool.ops().health()[0].verdict == health.HEALTHY
+
+
+def test_replace_dead_host_and_refuse_a_healthy_one(pool):
+    sr, _ = pool.deployment().run()
+    sr_uuid = pool.sim.db["SR"][sr]["uuid"]
+    want = write_pattern(pool.mount_path("lab-host-1", sr_uuid, "keep.img"), b"keep")
+    with pytest.raises(Refused) as err:
+        pool.ops().plan_replace("lab-host-2", "lab-host-2")
+    assert "healthy" in str(err.value)
+    # the host dies with its storage VM
+    old_ip = pool.node_of("lab-host-2").ip
+    pool.node_of("lab-host-2").kill()
+    out = xosan_cli(pool, "replace-host", "lab-host-2", "--dry-run")
+    assert out.returncode == 0 and "replace-brick" in out.stdout, out.stdout
+    h = pool.ops().replace("lab-host-2", "lab-host-2", heal_timeout=300)
+    assert h.verdict == health.HEALTHY
+    hosts = [b.host for b in h.info.bricks]
+    assert old_ip not in hosts and len(set(hosts)) == 3
+    assert read_sha(pool.mount_path("lab-host-3", sr_uuid, "keep.img")) == want
+    new_node = pool.node_of("lab-host-2")
+    brick_file = os.path.join(new_node.brick_path("xosan", "b1"), sr_uuid, "keep.img")
+    assert new_node.run(["sha256sum", brick_file]).stdout.split()[0] == want
+
+
+def test_two_hosts_grow_to_three_then_destroy_needs_confirmation(pool):
+    pool.deployment(pool.manifest(hosts="lab-host-1,lab-host-2")).run()
+    m2 = pool.manifest(hosts="lab-host-1,lab-host-2")
+    ops = pool.ops(m2)
+    with pytest.raises(Refused) as err:
+        ops.plan_add(["lab-host-1"])
+    assert "already" in str(err.value)
+    kind, steps = ops.plan_add(["lab-host-3"])
+    assert kind == "convert"
+    h = pool.ops(m2).add(["lab-host-3"], heal_timeout=300)
+    assert h.verdict == health.HEALTHY and h.may_fail == 1
+    assert len(set(b.host for b in h.info.bricks)) == 3 and h.info.bricks[2].is_arbiter
+
+    args = ["--hosts", "lab-host-1,lab-host-2"]
+    out = xosan_cli(pool, "destroy", *args)
+    assert out.returncode == 1 and "--yes" in out.stdout
+    assert pool.deployment(m2).mine("SR")
+    out = xosan_cli(pool, "destroy", "--yes", *args)
+    assert out.returncode == 0, out.stdout
+    assert not pool.deployment(m2).mine("SR") and not pool.deployment(m2).mine("VM")
