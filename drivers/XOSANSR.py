@@ -15,7 +15,6 @@ import xmlrpc.client
 import SR
 import SRCommand
 import FileSR
-import VDI
 import cleanup
 import util
 import vhdutil

@@ -48,7 +48,7 @@ def test_sr_lifecycle_on_real_gluster(gluster_lab, driver, xapi, new_sr, smenv):
     driver.call("sr_attach", dconf, **common)
     driver.call("sr_attach", dconf, **common)
     assert os.path.islink(sr_path) and os.path.isdir(sr_path)
-    assert "fuse.glusterfs" in [l.split()[2] for l in proc_mounts().splitlines() if base in l]
+    assert "fuse.glusterfs" in [line.split()[2] for line in proc_mounts().splitlines() if base in line]
     sr = xapi.record("SR", sr_ref)
     # the cluster's own server list is remembered for the next attach
     assert sr["sm_config"]["xosan-servers"].split(",") == [n.ip for n in gluster_lab.nodes]

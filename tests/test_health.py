@@ -81,3 +81,15 @@ def test_replica2_first_brick_matters_and_disperse_tolerance():
     assert health.set_tolerance(info, _bricks(info, [True] * 6)) == 2
     h = health.assess(info, [], _bricks(info, [True] * 6))
     assert h.usable_total == 100 * 4
+
+
+def test_may_fail_counts_nodes_not_bricks():
+    # 2 hosts, the arbiter on the first: losing that host takes 2 of 3 bricks
+    bricks = [gluster.Brick("h1", "/b1"), gluster.Brick("h2", "/b1"), gluster.Brick("h1", "/b2", is_arbiter=True)]
+    info = gluster.VolumeInfo("v", "Started", "Replicate", bricks, replica=3, arbiter=1)
+    h = health.assess(info, [], [health.BrickHealth(b, True, 100, 50, 0, 0) for b in bricks])
+    assert h.verdict == health.HEALTHY and h.may_fail == 0 and "can lose 0" in h.reason
+    # with a witness holding the arbiter, either node may go
+    bricks[2] = gluster.Brick("witness", "/b1", is_arbiter=True)
+    h = health.assess(info, [], [health.BrickHealth(b, True, 100, 50, 0, 0) for b in bricks])
+    assert h.may_fail == 1

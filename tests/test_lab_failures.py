@@ -108,3 +108,44 @@ def test_partitioned_data_nodes_never_split_brain(lab, tmp_path):
         brick_sha256(n2, os.path.join(n2.brick_mount, rel), 0, MiB)
     for mp in (ma, mb):
         os.system("umount %s" % mp)
+
+
+def test_ha_statefile_attached_from_config_on_another_host_survives_a_cut(lab, smenv, xapi, new_sr, tmp_path):
+    """XenServer HA: the statefile VDI is attached from its generated config, with xapi down,
+    on a host where the SR is not attached; its I/O goes on while a data node is cut off."""
+    driver = Driver(env=smenv, session_ref=xapi.session_ref, host_ref=xapi.host_ref)
+    dconf = {"server": ",".join(n.ip for n in lab.nodes), "volume": "xosan", "SRmaster": "true"}
+    sr_uuid, sr_ref = new_sr(dconf)
+    common = dict(sr_uuid=sr_uuid, sr_ref=sr_ref)
+    driver.call("sr_create", dconf, args=["0"], **common)
+    driver.call("sr_attach", dconf, **common)
+    vdi = driver.call("vdi_create", dconf, vdi_type="ha_statefile", vdi_sm_config={},
+                      args=["4194304", "statefile", "", "OpaqueRef:NULL", "false", "19700101T00:00:00Z",
+                            "OpaqueRef:NULL", "false"], **common)
+    config = driver.call("vdi_generate_config", dconf, vdi_uuid=vdi["uuid"], **common)
+    driver.call("sr_detach", dconf, **common)
+
+    # another host: its own mount folder, no xapi session (the config carries none)
+    other_base = tmp_path / "host2-sr-mount"
+    other_base.mkdir()
+    other = Driver(env=dict(smenv, XOSAN_TEST_MOUNT_BASE=str(other_base), XOSAN_TEST_XAPI_URL=""))
+    res = other.run_raw(config)
+    from smdriver import unwrap
+    path = unwrap(res.stdout)["params"]
+    assert path.startswith(str(other_base)) and os.path.exists(path), res.stdout + res.stderr
+    with open("/proc/mounts") as fh:
+        assert sum(1 for line in fh if str(other_base) in line) == 1  # the volume, nothing else
+
+    fd = os.open(path, os.O_RDWR)
+    try:
+        block = os.urandom(4096)
+        timed_write(fd, block, 8192)
+        lab.node(1).cut()
+        for i in range(20):
+            data = os.urandom(4096)
+            timed_write(fd, data, 8192 + 4096 * (i % 4))
+            assert os.pread(fd, 4096, 8192 + 4096 * (i % 4)) == data
+        lab.node(1).reconnect()
+    finally:
+        os.close(fd)
+    other.call("sr_detach", dconf, sr_uuid=sr_uuid)

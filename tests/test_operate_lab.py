@@ -56,7 +56,7 @@ def test_boot_order_all_storage_vms_halted_then_pbds_plugged(pool):
     pbds = x.api.SR.get_PBDs(sr)
     for pbd in pbds:
         x.run_async("PBD.unplug", pbd)
-    for vm, rec in pool.deployment().mine("VM"):
+    for vm, _ in pool.deployment().mine("VM"):
         x.run_async("VM.hard_shutdown", vm)
     # a pool boot: every host plugs its PBD at once, before any VM is started
     errors = []

@@ -17,7 +17,6 @@ from xosan import health, planner, ssh, storage_vm
 from xosan.errors import XosanError
 from xosan.gluster import GlusterCLI
 from xosan.volume_options import volume_set_commands
-from xosan.xapi import XapiError
 
 TAG = "xosan-deployment"
 DEFAULT_STATE_DIR = "/var/lib/xosan"
@@ -175,7 +174,8 @@ class Deployment(object):
         net = self.network_ref(p)
         p.step("storage VMs on %d hosts" % len(hosts))
         keys = self.ssh_keys(hosts)
-        vms = [self.storage_vm(p, h, net, keys) for h in hosts]
+        for h in hosts:
+            self.storage_vm(p, h, net, keys)
         self.refresh_known_hosts()
         p.step("waiting for the storage VMs over SSH")
         targets = self.wait_reachable(p, [(h.name, h.vm_address) for h in hosts])
@@ -420,6 +420,16 @@ class Deployment(object):
 
     # -- undo ----------------------------------------------------------------------------------------
 
+    def destroy_vm(self, vm, rec):
+        """Stop (hard: it is being thrown away) and destroy a storage VM and its disks."""
+        if rec["power_state"] != "Halted":
+            self.x.run_async("VM.hard_shutdown", vm)
+        vdis = [self.x.call(self.api.VBD.get_VDI, vbd) for vbd in rec["VBDs"]]
+        self.x.run_async("VM.destroy", vm)
+        for vdi in vdis:
+            if vdi and vdi != "OpaqueRef:NULL":
+                self.x.call(self.api.VDI.destroy, vdi)
+
     def rollback(self, force=False):
         """Remove what this deployment made, newest first. Refuses while the SR holds VDIs."""
         p = Progress(4, self.out)
@@ -441,15 +451,9 @@ class Deployment(object):
             p.info("cleared %s" % rec.get("IP"))
         p.step("storage VMs and their disks")
         for vm, rec in self.mine("VM"):
-            if rec["power_state"] == "Running":
-                self.x.run_async("VM.hard_shutdown", vm)
-            vdis = [self.x.call(self.api.VBD.get_VDI, vbd) for vbd in rec["VBDs"]]
-            self.x.run_async("VM.destroy", vm)
-            for vdi in vdis:
-                if vdi and vdi != "OpaqueRef:NULL":
-                    self.x.call(self.api.VDI.destroy, vdi)
+            self.destroy_vm(vm, rec)
             p.info("destroyed %r" % rec["name_label"])
-        for vdi, rec in self.mine("VDI"):  # disks of VMs that never got whole
+        for vdi, _ in self.mine("VDI"):  # disks of VMs that never got whole
             self.x.call(self.api.VDI.destroy, vdi)
         p.step("storage network")
         for net, rec in self.mine("network"):
@@ -463,7 +467,7 @@ class Deployment(object):
     def status(self):
         """(VolumeHealth or None, error text, [(host name, attached)]) for the summary."""
         attached = []
-        for sr, rec in self.mine("SR"):
+        for _, rec in self.mine("SR"):
             for pbd in rec["PBDs"]:
                 host = self.x.call(self.api.PBD.get_host, pbd)
                 attached.append((self.x.call(self.api.host.get_name_label, host),

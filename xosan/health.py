@@ -84,6 +84,25 @@ def set_tolerance(info, group):
     return max(0, up - n // 2 - 1) if writable else -1
 
 
+def nodes_may_fail(info, bricks, limit=3):
+    """How many more storage nodes may fail, whichever they are, with every set still writable.
+    A node takes all its bricks down at once: on a 2-host pool the arbiter shares a host with a
+    data brick, so counting bricks alone would overstate it."""
+    import itertools
+    online_hosts = sorted(set(b.host for b in bricks if b.online))
+    sets = replica_sets(info, bricks)
+    if any(set_tolerance(info, g) < 0 for g in sets):
+        return 0
+    k = 0
+    while k < min(limit, len(online_hosts)):
+        for failed in itertools.combinations(online_hosts, k + 1):
+            trial = [BrickHealth(b.brick, b.online and b.host not in failed) for b in bricks]
+            if any(set_tolerance(info, g) < 0 for g in replica_sets(info, trial)):
+                return k
+        k += 1
+    return k
+
+
 def _capacity(info, sets):
     total = free = 0
     for group in sets:
@@ -101,7 +120,7 @@ def assess(info, peers, bricks):
     """Verdict from facts already gathered (kept apart from I/O so it is easy to test)."""
     sets = replica_sets(info, bricks)
     tolerances = [set_tolerance(info, g) for g in sets] or [0]
-    may_fail = max(0, min(tolerances))
+    may_fail = nodes_may_fail(info, bricks)
     down = [b for b in bricks if not b.online]
     heal = sum(b.heal_pending or 0 for b in bricks)
     split = sum(b.split_brain or 0 for b in bricks)

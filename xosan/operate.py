@@ -160,13 +160,7 @@ class Operations(object):
         size = self._brick_bytes(rec)  # the replacement gets the same data disk size
         p = Progress(6, self.out)
         p.step(steps[0])
-        if rec["power_state"] != "Halted":
-            self.x.run_async("VM.hard_shutdown", vm)
-        disks = [self.x.call(self.api.VBD.get_VDI, v) for v in rec["VBDs"]]
-        self.x.run_async("VM.destroy", vm)
-        for vdi in disks:
-            if vdi and vdi != "OpaqueRef:NULL":
-                self.x.call(self.api.VDI.destroy, vdi)
+        self.d.destroy_vm(vm, rec)
         p.step(steps[1])
         sr_ref, sr = self.d.local_sr(host, host_rec)
         plan = HostPlan(host, host_rec, sr_ref, new_ip, None, size)

@@ -8,7 +8,7 @@ import json
 import os
 import time
 
-from xosan import ssh
+from xosan import planner, ssh
 from xosan.lab.host import LabHost
 from xosan.lab.node import LabError, LabNode, link_exists, sh
 from xosan.volume_options import volume_set_commands
@@ -120,22 +120,33 @@ class Lab(object):
     def volume_exists(self, name):
         return self.nodes[0].gluster(["volume", "info", name], check=False).returncode == 0
 
-    def create_volume(self, name, layout_args=None, nodes=None, options=True, layout=None):
-        """``gluster volume create name <layout_args> <one brick per node>``, options, start."""
+    def create_volume(self, name, layout_args=None, nodes=None, options=True, layout="auto"):
+        """Create and start volume ``name``: from explicit ``layout_args`` (one brick per node, the
+        tests' way) or from the planner's ``layout`` (as deploy does), with the VM-image options."""
         nodes = nodes or self.nodes
-        if layout_args is None:
-            layout_args = {"replica2-arbiter": ["replica", "3", "arbiter", "1"], "replica3": ["replica", "3"],
-                           "replica3-arbiter": ["replica", "3", "arbiter", "1"], "auto": ["replica", "3", "arbiter", "1"],
-                           "disperse": ["disperse", "3", "redundancy", "1"]}[layout or "auto"]
-        bricks = ["%s:%s" % (n.ip, n.brick_path(name)) for n in nodes]
         g = self.nodes[0].gluster
-        cmd = ["volume", "create", name] + list(layout_args) + bricks
-        if not self.state["use_loop"]:
-            cmd.append("force")  # bricks on the root file system
+        extra_options = []
+        if layout_args is not None:
+            cmd = ["volume", "create", name] + list(layout_args) + [
+                "%s:%s" % (n.ip, n.brick_path(name)) for n in nodes]
+            if not self.state["use_loop"]:
+                cmd.append("force")  # bricks on the root file system
+        else:
+            by_ip = dict((n.ip, n) for n in nodes)
+            plan = planner.plan_layout([planner.NodeSpec(n.name, n.ip, n.state["brick_size"]) for n in nodes],
+                                       layout)
+            cmd = plan.volume_create_args(name, lambda b: by_ip[b.node.address].brick_path(name, b.subdir))
+            if not self.state["use_loop"] and cmd[-1] != "force":
+                cmd.append("force")
+            extra_options = plan.volume_options
+            for b in plan.bricks:
+                by_ip[b.node.address].run(["mkdir", "-p", by_ip[b.node.address].brick_path(name, b.subdir)])
         g(cmd)
         if options:
             for c in volume_set_commands(name):
                 g(c)
+            for opt, value, _ in extra_options:
+                g(["volume", "set", name, opt, value])
         g(["volume", "start", name])
         if name not in self.state["volumes"]:
             self.state["volumes"].append(name)

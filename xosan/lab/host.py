@@ -5,7 +5,9 @@ process talks from the host's address while the mount itself lives in this
 machine's mount namespace, where tests and the driver can reach it.
 """
 
-from xosan.lab.node import link_exists, netns_exists, netns_pids, kill_pids, sh
+from xosan.lab import netns
+from xosan.lab.netns import netns_exists, netns_pids, sh
+from xosan.lab.node import kill_pids
 
 
 class LabHost(object):
@@ -22,25 +24,17 @@ class LabHost(object):
     ip = property(lambda self: self.state["ip"])
 
     def create(self):
-        s = self.state
-        if not netns_exists(s["netns"]):
-            sh(["ip", "netns", "add", s["netns"]])
-        if not link_exists(s["veth"]):
-            sh(["ip", "link", "add", s["veth"], "type", "veth", "peer", "name", "eth0", "netns", s["netns"]])
-        sh(["ip", "link", "set", s["veth"], "master", s["bridge"], "up"])
-        sh(["ip", "-n", s["netns"], "addr", "replace", "%s/%d" % (s["ip"], s["prefixlen"]), "dev", "eth0"])
-        sh(["ip", "-n", s["netns"], "link", "set", "eth0", "up"])
-        sh(["ip", "-n", s["netns"], "link", "set", "lo", "up"])
+        netns.plug(self.state)
 
     def argv(self, argv):
         """Run ``argv`` from this host's network, in this machine's mount namespace."""
         return ["nsenter", "--net=/var/run/netns/%s" % self.state["netns"]] + list(argv)
 
     def block(self, address):
-        sh(["ip", "-n", self.state["netns"], "route", "replace", "blackhole", "%s/32" % address])
+        netns.block(self.state, address)
 
     def unblock(self, address):
-        sh(["ip", "-n", self.state["netns"], "route", "del", "blackhole", "%s/32" % address], check=False)
+        netns.unblock(self.state, address)
 
     def mount(self, servers, volume, mountpoint):
         """Mount ``volume`` at ``mountpoint`` with this host's address as the client's."""
@@ -53,6 +47,4 @@ class LabHost(object):
         """Kill what runs in the host's network namespace (its FUSE clients), then remove it."""
         if netns_exists(self.state["netns"]):
             kill_pids(netns_pids(self.state["netns"]))
-            sh(["ip", "netns", "del", self.state["netns"]])
-        if link_exists(self.state["veth"]):
-            sh(["ip", "link", "del", self.state["veth"]], check=False)
+        netns.unplug(self.state)

@@ -14,8 +14,9 @@ import signal
 import subprocess
 import time
 
-from xosan import proc
 from xosan.errors import CommandFailed, XosanError
+from xosan.lab import netns
+from xosan.lab.netns import link_exists, netns_exists, netns_pids, sh  # noqa: F401 (used by the lab)
 from xosan.storage_vm import BRICK_ROOT, glusterd_vol
 
 SYSTEM_GLUSTERD_DIR = "/var/lib/glusterd"
@@ -25,22 +26,8 @@ class LabError(XosanError):
     pass
 
 
-def sh(cmd, timeout=60, check=True):
-    return proc.run(cmd, timeout=timeout, check=check)
 
 
-def netns_exists(name):
-    res = sh(["ip", "netns", "list"], check=False)
-    return any(line.split()[0] == name for line in res.stdout.splitlines() if line.strip())
-
-
-def netns_pids(name):
-    res = sh(["ip", "netns", "pids", name], check=False)
-    return [int(p) for p in res.stdout.split() if p.strip().isdigit()]
-
-
-def link_exists(name):
-    return sh(["ip", "link", "show", name], check=False).returncode == 0
 
 
 def pid_alive(pid):
@@ -109,22 +96,14 @@ class LabNode(object):
     # -- network --------------------------------------------------------------------------
 
     def _create_netns(self):
-        s = self.state
-        if not netns_exists(s["netns"]):
-            sh(["ip", "netns", "add", s["netns"]])
-        if not link_exists(s["veth"]):
-            sh(["ip", "link", "add", s["veth"], "type", "veth", "peer", "name", "eth0", "netns", s["netns"]])
-        sh(["ip", "link", "set", s["veth"], "master", s["bridge"], "up"])
-        sh(["ip", "-n", s["netns"], "addr", "replace", "%s/%d" % (s["ip"], s["prefixlen"]), "dev", "eth0"])
-        sh(["ip", "-n", s["netns"], "link", "set", "eth0", "up"])
-        sh(["ip", "-n", s["netns"], "link", "set", "lo", "up"])
+        netns.plug(self.state)
 
     def block(self, address):
-        """Drop this node's traffic to ``address`` (a partition), both ways for new packets."""
-        sh(["ip", "-n", self.state["netns"], "route", "replace", "blackhole", "%s/32" % address])
+        """Drop this node's traffic to ``address`` (a partition)."""
+        netns.block(self.state, address)
 
     def unblock(self, address):
-        sh(["ip", "-n", self.state["netns"], "route", "del", "blackhole", "%s/32" % address], check=False)
+        netns.unblock(self.state, address)
 
     def cut(self):
         """Cut the node off the storage network (its processes keep running)."""
@@ -272,10 +251,7 @@ class LabNode(object):
         """Remove everything the node made: processes, loop device, netns (and its veth)."""
         self.kill()
         self._release_brick()
-        if netns_exists(self.state["netns"]):
-            sh(["ip", "netns", "del", self.state["netns"]])
-        if link_exists(self.state["veth"]):
-            sh(["ip", "link", "del", self.state["veth"]], check=False)
+        netns.unplug(self.state)
 
     # -- commands inside the node --------------------------------------------------------
 

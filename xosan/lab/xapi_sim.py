@@ -172,7 +172,7 @@ class XapiSim(object):
         rec.setdefault("tags", [])
         rec.setdefault("name_label", "")
         self.record("SR", rec["SR"])
-        for ref, other in self.db["VDI"].items():
+        for other in self.db["VDI"].values():
             if other.get("uuid") == rec["uuid"]:
                 raise XapiFailure("UUID_INVALID", "VDI", rec["uuid"])
         with self.lock:

@@ -77,7 +77,7 @@ class FileSR(SR.SR):
                 for name in util.ioretry(lambda: util.listdir(self.path)):
                     fullpath = os.path.join(self.path, name)
                     try:
-                        util.ioretry(lambda: os.unlink(fullpath))
+                        util.ioretry(lambda p=fullpath: os.unlink(p))
                     except util.CommandException as inst:
                         if inst.code not in (errno.ENOENT, errno.EISDIR):
                             raise xs_errors.XenError("FileSRDelete", opterr="failed to remove %s error %d"

@@ -10,7 +10,6 @@ of going through tapdisk), resetvdis on attach, CBT commands, vdi_compose.
 
 import os
 import sys
-import traceback
 import xmlrpc.client
 
 import XenAPI

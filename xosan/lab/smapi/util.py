@@ -66,7 +66,7 @@ def pread2(cmdlist, quiet=False, text=True):
     return pread(cmdlist, quiet=quiet, text=text)
 
 
-def ioretry(f, errlist=[errno.EIO], maxretry=IORETRY_MAX, period=IORETRY_PERIOD, **ignored):
+def ioretry(f, errlist=[errno.EIO], maxretry=IORETRY_MAX, period=IORETRY_PERIOD, **ignored):  # noqa: B006 (dom0's signature)
     retries = 0
     while True:
         try:

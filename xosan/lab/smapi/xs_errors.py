@@ -30,7 +30,7 @@ def _load():
     table = {}
     dom = xml.dom.minidom.parse(XML_DEFS)
     for code in dom.getElementsByTagName("code"):
-        def text(tag):
+        def text(tag, code=code):
             return "".join(n.data for n in code.getElementsByTagName(tag)[0].childNodes
                            if n.nodeType == n.TEXT_NODE).strip()
         table[text("name")] = (int(text("value")), text("description"))

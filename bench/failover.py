@@ -1,0 +1,109 @@
+"""Benchmark: how long VM-disk I/O stalls when a storage node fails, and small-write throughput.
+
+Target (DESIGN: XenServer HA fences after 60 s): worst stall <= 5 s when a data node is cut off
+or killed. Runs on the real lab (root), prints a table, exits 1 if a target is missed.
+Usage: python bench/failover.py [--rounds N]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from xosan.lab.cluster import Lab  # noqa: E402
+from xosan.volume_options import VM_IMAGE_OPTIONS  # noqa: E402
+
+TARGET_STALL = 5.0
+BLOCK = 64 * 1024
+
+
+def wait_clients_connected(lab, volume, timeout=180):
+    """Before a round: the client must be connected to every brick again (TCP backoff after a cut)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = lab.nodes[0].gluster(["volume", "status", volume, "clients"], check=False).stdout
+        counts = [line.split(":")[1].strip() for line in out.splitlines() if "Clients connected" in line]
+        if counts and len(set(counts)) == 1:
+            return
+        time.sleep(3)
+
+
+def stall_round(lab, mountpoint, node, mode, seconds=12):
+    fd = os.open(os.path.join(mountpoint, "bench-%s.img" % mode), os.O_RDWR | os.O_CREAT, 0o644)
+    buf = os.urandom(BLOCK)
+    worst, i, t_fail = 0.0, 0, None
+    end = time.time() + seconds
+    try:
+        while time.time() < end:
+            if t_fail is None and time.time() > end - seconds + 2:
+                (node.cut if mode == "cut" else node.kill)()
+                t_fail = time.time()
+            t = time.time()
+            os.pwrite(fd, buf, (i % 512) * BLOCK)
+            os.fsync(fd)
+            worst = max(worst, time.time() - t)
+            i += 1
+    finally:
+        os.close(fd)
+    if mode == "cut":
+        node.reconnect()
+    else:
+        node.start()
+    return worst, i
+
+
+def throughput(mountpoint, seconds=5):
+    fd = os.open(os.path.join(mountpoint, "bench-iops.img"), os.O_RDWR | os.O_CREAT, 0o644)
+    buf = os.urandom(4096)
+    n, end = 0, time.time() + seconds
+    try:
+        while time.time() < end:
+            os.pwrite(fd, buf, (n * 7919 % 25600) * 4096)
+            os.fsync(fd)
+            n += 1
+    finally:
+        os.close(fd)
+    return n / float(seconds)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="xosan-bench-")
+    lab = Lab.new(work, lab_id="xbench", subnet="10.250.99")
+    mp = os.path.join(work, "mnt")
+    rows, ok = [], True
+    try:
+        lab.up(3, brick_size=2 * 1024 ** 3)
+        lab.create_volume("xosan", ["replica", "3", "arbiter", "1"])
+        os.makedirs(mp)
+        subprocess.check_call(["mount", "-t", "glusterfs", "-o", "backup-volfile-servers=%s:%s" % (
+            lab.nodes[1].ip, lab.nodes[2].ip), "%s:/xosan" % lab.nodes[0].ip, mp])
+        rows.append(("4 KiB fsync'd random writes (healthy)", "%.0f IOPS" % throughput(mp), ""))
+        for mode in ("cut", "kill"):
+            for r in range(args.rounds):
+                wait_clients_connected(lab, "xosan")
+                worst, n = stall_round(lab, mp, lab.nodes[1], mode)
+                good = worst <= TARGET_STALL
+                ok = ok and good
+                rows.append(("worst write stall, data node %s (round %d)" % (
+                    "cut off" if mode == "cut" else "killed", r + 1), "%.2f s" % worst,
+                    "target <= %.0f s: %s" % (TARGET_STALL, "met" if good else "MISSED")))
+    finally:
+        subprocess.call(["umount", "-l", mp], stderr=subprocess.DEVNULL)
+        lab.down()
+    opts = dict((k, v) for k, v, _ in VM_IMAGE_OPTIONS)
+    print("XOSAN failover benchmark: 3 lab nodes, replica 3 arbiter 1, network.ping-timeout=%s, "
+          "server.tcp-user-timeout=%s" % (opts["network.ping-timeout"], opts["server.tcp-user-timeout"]))
+    for name, value, note in rows:
+        print("  %-52s %12s  %s" % (name, value, note))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
