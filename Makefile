@@ -33,10 +33,10 @@ check36: $(V36)/.ok
 	@echo "check36: every dom0 file compiles on $$($(V36)/bin/python --version)"
 
 test36: $(V36)/.ok check36
-	$(V36)/bin/python -m pytest -ra $(PYTEST_ARGS) tests
+	$(V36)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS) tests
 
 test3: $(V3)/.ok
-	$(V3)/bin/python -m pytest -ra $(PYTEST_ARGS) tests
+	$(V3)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS) tests
 
 test: test36 test3
 

@@ -16,6 +16,8 @@ from xosan.lab.xapi_sim import XapiSim, XapiSimServer  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gluster: needs root, Debian's glusterfs-server and FUSE (the real lab)")
+    config.addinivalue_line("markers", "slow: boots the storage VM image under qemu (minutes); "
+                                       "`make appliance-test` runs them, `make test` leaves them out")
 
 
 def _lab_id():

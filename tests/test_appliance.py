@@ -1,0 +1,616 @@
+"""The storage VM appliance (appliance/).
+
+Fast tests run the real first-boot script (appliance/rootfs/usr/local/sbin/xosan-firstboot) on a fake
+root: its files go under a temporary folder (XOSAN_ROOT), /sys is a fake folder (XOSAN_SYS), and the
+commands that touch disks, mounts and services (xenstore-read, blkid, lsblk, findmnt, mount, mkfs.xfs,
+systemctl, ...) are small stubs on PATH that answer from a fake disk table and log their calls.
+Everything else (bash, coreutils, awk, base64, ssh-keygen) is real.
+
+The slow test (`make appliance-test`, i.e. `pytest -m slow tests/test_appliance.py`) boots the built
+image (build/appliance/*.vhd) under qemu (TCG), with a blank data disk and an XOSANCFG config disk,
+user-mode networking restricted to a forwarded 127.0.0.1 port, and checks it over SSH the way the
+deployer does (xosan.ssh: deployment key, pinned host key).
+"""
+
+import base64
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from xosan import ssh, storage_vm  # noqa: E402
+
+FIRSTBOOT = os.path.join(ROOT, "appliance", "rootfs", "usr", "local", "sbin", "xosan-firstboot")
+BUILD_DIR = os.path.join(ROOT, "build", "appliance")
+
+
+# The boot tests carry @pytest.mark.slow (registered in conftest.py): `make test` deselects them
+# with -m "not slow", `make appliance-test` selects them with -m slow.
+
+
+def run(argv, check=True, **kw):
+    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(argv), res.returncode, res.stdout, res.stderr))
+    return res
+
+
+# --------------------------------------------------------------------------- fast: first-boot logic
+
+STUBS = {
+    # xenstore-read KEY: the fake xenstore is a folder of files named like the keys (absent: no xenstore).
+    "xenstore-read": r'''
+[ -d "$FAKE/xenstore" ] || { echo "xs_open: No such file or directory" >&2; exit 1; }
+f="$FAKE/xenstore/$1"
+[ -f "$f" ] || { echo "couldn't read path $1" >&2; exit 1; }
+cat "$f"
+''',
+    # blkid: answers from $FAKE/disks/<name>.export (KEY=value lines), absent = no signature (exit 2).
+    "blkid": r'''
+echo "blkid $*" >>"$FAKE/calls"
+case "$*" in
+  "-l -o device -t LABEL=XOSANCFG") [ -n "${FAKE_CFGDEV:-}" ] && echo "$FAKE_CFGDEV" && exit 0; exit 2 ;;
+  "-U "*) for f in "$FAKE"/disks/*.export; do
+            [ -e "$f" ] || continue
+            if grep -qx "UUID=$2" "$f"; then echo "/dev/$(basename "$f" .export)"; exit 0; fi
+          done; exit 2 ;;
+  "-p -o export "*) f="$FAKE/disks/$(basename "$4").export"; [ -f "$f" ] || exit 2; cat "$f" ;;
+  "-p -o value -s UUID "*) f="$FAKE/disks/$(basename "$6").export"; [ -f "$f" ] || exit 2
+          sed -n 's/^UUID=//p' "$f" ;;
+  *) echo "blkid stub: unexpected $*" >&2; exit 4 ;;
+esac
+''',
+    "lsblk": r'''
+case "$*" in
+  "-d -n -p -b -o NAME,TYPE,RO,RM,SIZE") cat "$FAKE/lsblk" ;;
+  "-n -d -o PKNAME /dev/vda1") echo vda ;;
+  "-n -o NAME "*) n="$(basename "$4")"; echo "$n"; [ ! -f "$FAKE/disks/$n.parts" ] || cat "$FAKE/disks/$n.parts" ;;
+  *) echo "lsblk stub: unexpected $*" >&2; exit 4 ;;
+esac
+''',
+    "findmnt": r'''
+case "$*" in
+  "-n -o SOURCE /") echo /dev/vda1 ;;
+  "-n "*) grep -qxF "$2" "$FAKE/mounted" 2>/dev/null ;;
+  *) echo "findmnt stub: unexpected $*" >&2; exit 4 ;;
+esac
+''',
+    # mount -o ro DEV DIR (the config disk): its files are $FAKE/cfgdisk/*; mount PATH: the brick (fstab).
+    "mount": r'''
+echo "mount $*" >>"$FAKE/calls"
+if [ "$1" = -o ]; then cp "$FAKE"/cfgdisk/* "$4"/; exit 0; fi
+grep -q " ${1#"$XOSAN_ROOT"} " "$XOSAN_ROOT/etc/fstab" || { echo "mount: $1: not in fstab" >&2; exit 1; }
+echo "$1" >>"$FAKE/mounted"
+''',
+    "umount": r'''
+echo "umount $*" >>"$FAKE/calls"
+rm -f "$1"/*
+''',
+    # mkfs.xfs -q -i size=512 -L LABEL DEV: the disk now has an XFS filesystem.
+    "mkfs.xfs": r'''
+echo "mkfs.xfs $*" >>"$FAKE/calls"
+dev="${@: -1}"; label=""
+while [ $# -gt 1 ]; do [ "$1" = -L ] && label="$2"; shift; done
+out="$FAKE/disks/$(basename "$dev").export"
+printf 'UUID=%s\nTYPE=xfs\nLABEL=%s\n' "$(cat /proc/sys/kernel/random/uuid)" "$label" >"$out"
+''',
+    "systemctl": 'echo "systemctl $*" >>"$FAKE/calls"\n',
+    "hostname": 'echo "hostname $*" >>"$FAKE/calls"\n',
+    "modprobe": "exit 1\n",
+    "udevadm": "exit 0\n",
+    "debconf-show": "exit 0\n",
+    "debconf-set-selections": 'echo "debconf-set-selections $(cat)" >>"$FAKE/calls"\n',
+}
+
+
+class FakeVM(object):
+    """A fake storage VM root for the first-boot script."""
+
+    def __init__(self, base):
+        self.base = str(base)
+        self.root = os.path.join(self.base, "root")
+        self.fake = os.path.join(self.base, "fake")
+        self.sys = os.path.join(self.base, "sys")
+        self.bin = os.path.join(self.base, "bin")
+        for d in (self.root + "/etc/ssh", self.fake + "/disks", self.fake + "/cfgdisk", self.bin, self.base + "/run"):
+            os.makedirs(d)
+        self.write("etc/fstab", "UUID=1111-root / ext4 defaults 0 1\n")
+        self.write("etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\txosan\n")
+        self.write("etc/ssh/ssh_host_rsa_key", "old rsa key\n")
+        self.write("etc/ssh/ssh_host_rsa_key.pub", "old rsa key\n")
+        # NICs: lo (no device), eth1 (ifindex 3), eth0 (ifindex 2): the first NIC is eth0.
+        for name, idx, mac, dev in (("lo", 1, "00:00:00:00:00:00", False), ("eth0", 2, "52:54:00:aa:00:01", True),
+                                    ("eth1", 3, "52:54:00:aa:00:02", True)):
+            d = os.path.join(self.sys, "class", "net", name)
+            os.makedirs(d)
+            for k, v in (("ifindex", idx), ("address", mac), ("type", 772 if name == "lo" else 1)):
+                with open(os.path.join(d, k), "w") as fh:
+                    fh.write("%s\n" % v)
+            if dev:
+                os.makedirs(os.path.join(d, "device"))
+        # disks: system vda, a floppy, a CD, a blank data disk vdb, a read-only disk
+        self.disks("/dev/fd0 disk 0 1 4096", "/dev/sr0 rom 1 1 1073741312", "/dev/vda disk 0 0 4294967296",
+                   "/dev/vdb disk 0 0 2147483648", "/dev/vdz disk 1 0 2097152")
+        self.disk_fs("vda", TYPE="ext4", UUID="1111-root")
+        for name, body in STUBS.items():
+            path = os.path.join(self.bin, name)
+            with open(path, "w") as fh:
+                fh.write("#!/bin/bash\n" + body.lstrip("\n"))
+            os.chmod(path, 0o755)
+        self.user_key = ssh.generate_key(os.path.join(self.base, "keys", "id_ed25519"), comment="xosan-test")
+        self.host_pub = ssh.generate_key(os.path.join(self.base, "keys", "host"), comment="xosan-test-host")
+        with open(os.path.join(self.base, "keys", "host"), "rb") as fh:
+            self.host_key_b64 = base64.b64encode(fh.read()).decode("ascii")
+        self.config = {"hostname": "xosan-h1", "ip": "10.0.50.101", "prefix": "24", "gateway": "10.0.50.1",
+                       "mtu": "9000", "authorized-key": self.user_key, "host-key": self.host_key_b64,
+                       "deployment": "dep-1"}
+
+    def write(self, rel, text):
+        path = os.path.join(self.root, rel)
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        with open(path, "w") as fh:
+            fh.write(text)
+
+    def read(self, rel):
+        with open(os.path.join(self.root, rel)) as fh:
+            return fh.read()
+
+    def exists(self, rel):
+        return os.path.exists(os.path.join(self.root, rel))
+
+    def disks(self, *lines):
+        with open(os.path.join(self.fake, "lsblk"), "w") as fh:
+            fh.write("".join(line + "\n" for line in lines))
+
+    def disk_fs(self, name, **fields):
+        with open(os.path.join(self.fake, "disks", name + ".export"), "w") as fh:
+            fh.write("".join("%s=%s\n" % kv for kv in sorted(fields.items())))
+
+    def use_xenstore(self, values=None):
+        # The deployer's xenstore_data, as xosan.storage_vm writes it; the guest reads it relative
+        # to its domain path, i.e. vm-data/xosan/<key>.
+        d = os.path.join(self.fake, "xenstore", "vm-data", "xosan")
+        os.makedirs(d)
+        for k, v in storage_vm.xenstore_data(values if values is not None else self.config).items():
+            with open(os.path.join(self.fake, "xenstore", k), "w") as fh:
+                fh.write(v)
+
+    def use_config_disk(self, values=None):
+        for k, v in (values if values is not None else self.config).items():
+            with open(os.path.join(self.fake, "cfgdisk", k), "w") as fh:
+                fh.write(v + "\n")  # files written by hand end with a newline
+        self.cfgdev = "/dev/vdc"
+
+    def calls(self):
+        try:
+            with open(os.path.join(self.fake, "calls")) as fh:
+                return fh.read().splitlines()
+        except IOError:
+            return []
+
+    def firstboot(self):
+        env = {"PATH": self.bin + ":/usr/sbin:/usr/bin:/sbin:/bin", "XOSAN_ROOT": self.root, "XOSAN_SYS": self.sys,
+               "XOSAN_RUN": self.base + "/run", "XOSAN_CONFIG_WAIT": "0", "FAKE": self.fake, "LC_ALL": "C",
+               "FAKE_CFGDEV": getattr(self, "cfgdev", "")}
+        return run(["bash", FIRSTBOOT], check=False, env=env, timeout=60)
+
+
+@pytest.fixture
+def vm(tmp_path):
+    if not shutil.which("ssh-keygen"):
+        pytest.fail("ssh-keygen is missing (Debian's openssh-client, in .ci/install-deps)")
+    return FakeVM(tmp_path)
+
+
+def brick_lines(fstab):
+    return [line for line in fstab.splitlines() if " %s " % storage_vm.BRICK_ROOT in line]
+
+
+def test_firstboot_applies_the_xenstore_config(vm):
+    vm.use_xenstore()
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    assert "configuration from xenstore (deployment dep-1)" in res.stderr
+    assert vm.read("etc/hostname") == "xosan-h1\n"
+    assert "127.0.1.1\txosan-h1\n" in vm.read("etc/hosts") and "\txosan\n" not in vm.read("etc/hosts")
+    assert "hostname xosan-h1" in vm.calls()
+    # the first NIC (by ifindex, a real device), matched by its MAC
+    net = vm.read("etc/systemd/network/10-xosan.network")
+    assert "MACAddress=52:54:00:aa:00:01\n" in net
+    assert "MTUBytes=9000\n" in net and "Address=10.0.50.101/24\n" in net and "Gateway=10.0.50.1\n" in net
+    assert "NTP=10.0.50.1\n" in vm.read("etc/systemd/timesyncd.conf.d/xosan.conf")
+    # SSH: the deployment's key for root, keys only, the deployer's host key and no other
+    sshd = vm.read("etc/ssh/sshd_config.d/10-xosan.conf")
+    assert "PermitRootLogin prohibit-password\n" in sshd and "PasswordAuthentication no\n" in sshd
+    assert vm.read("root/.ssh/authorized_keys") == vm.user_key + "\n"
+    assert stat.S_IMODE(os.stat(os.path.join(vm.root, "root/.ssh/authorized_keys")).st_mode) == 0o600
+    hk = os.path.join(vm.root, "etc/ssh/ssh_host_ed25519_key")
+    assert stat.S_IMODE(os.stat(hk).st_mode) == 0o600
+    derived = run(["ssh-keygen", "-y", "-f", hk]).stdout.split()[:2]
+    assert derived == vm.host_pub.split()[:2]
+    assert vm.read("etc/ssh/ssh_host_ed25519_key.pub").split()[:2] == derived
+    assert not vm.exists("etc/ssh/ssh_host_rsa_key") and not vm.exists("etc/ssh/ssh_host_rsa_key.pub")
+    # the brick: the blank disk, XFS with 512-byte inodes, in fstab by UUID, mounted
+    calls = vm.calls()
+    assert [c for c in calls if c.startswith("mkfs.xfs")] == ["mkfs.xfs -q -i size=512 -L xosan-brick /dev/vdb"]
+    lines = brick_lines(vm.read("etc/fstab"))
+    assert len(lines) == 1 and lines[0].startswith("UUID=") and " xfs " in lines[0] and "nofail" in lines[0]
+    assert "UUID=1111-root / ext4 defaults 0 1" in vm.read("etc/fstab")
+    assert "mount %s%s" % (vm.root, storage_vm.BRICK_ROOT) in calls
+    # glusterd once the brick is there, without waiting on it (it is ordered after this unit)
+    assert calls.index("systemctl enable glusterd.service") < calls.index("systemctl --no-block start glusterd.service")
+    assert "errors=0" in vm.read("var/lib/xosan/firstboot.state")
+
+
+def test_firstboot_is_idempotent_and_never_reformats(vm):
+    vm.use_xenstore()
+    assert vm.firstboot().returncode == 0
+    fstab = vm.read("etc/fstab")
+    os.remove(os.path.join(vm.fake, "calls"))
+    os.remove(os.path.join(vm.fake, "mounted"))  # as after a reboot: fstab mounts it (here: the script)
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    assert "wrote" not in res.stderr and "added" not in res.stderr and "installed" not in res.stderr, res.stderr
+    assert not [c for c in vm.calls() if c.startswith("mkfs")]
+    assert vm.read("etc/fstab") == fstab
+    assert vm.read("root/.ssh/authorized_keys") == vm.user_key + "\n"
+    assert "mount %s%s" % (vm.root, storage_vm.BRICK_ROOT) in vm.calls()
+
+
+def test_firstboot_adopts_an_existing_brick_and_leaves_other_filesystems_alone(vm):
+    # vdb: an ext4 disk (not ours), vdc: partitioned, vdd: a brick from an earlier life, vde: blank
+    vm.disks("/dev/vda disk 0 0 4294967296", "/dev/vdb disk 0 0 2147483648", "/dev/vdc disk 0 0 2147483648",
+             "/dev/vdd disk 0 0 2147483648", "/dev/vde disk 0 0 2147483648")
+    vm.disk_fs("vdb", TYPE="ext4", UUID="2222")
+    vm.disk_fs("vdc", PTTYPE="dos")
+    with open(os.path.join(vm.fake, "disks", "vdc.parts"), "w") as fh:
+        fh.write("vdc1\n")
+    vm.disk_fs("vdd", TYPE="xfs", LABEL="xosan-brick", UUID="4444")
+    vm.use_xenstore()
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    assert not [c for c in vm.calls() if c.startswith("mkfs")]
+    assert "existing brick filesystem on /dev/vdd" in res.stderr
+    assert brick_lines(vm.read("etc/fstab"))[0].startswith("UUID=4444 %s xfs " % storage_vm.BRICK_ROOT)
+
+
+def test_firstboot_replaces_a_brick_whose_disk_is_gone(vm):
+    vm.write("etc/fstab", "UUID=1111-root / ext4 defaults 0 1\nUUID=dead %s xfs defaults 0 2\n" % storage_vm.BRICK_ROOT)
+    vm.use_xenstore()
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    assert "mkfs.xfs -q -i size=512 -L xosan-brick /dev/vdb" in vm.calls()
+    lines = brick_lines(vm.read("etc/fstab"))
+    assert len(lines) == 1 and "dead" not in lines[0]
+
+
+def test_firstboot_reads_the_config_disk_without_xenstore(vm):
+    vm.use_config_disk()
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    assert "configuration from config disk /dev/vdc" in res.stderr
+    assert vm.read("etc/hostname") == "xosan-h1\n"
+    assert vm.read("root/.ssh/authorized_keys") == vm.user_key + "\n"
+    hk = os.path.join(vm.root, "etc/ssh/ssh_host_ed25519_key")
+    assert run(["ssh-keygen", "-y", "-f", hk]).stdout.split()[:2] == vm.host_pub.split()[:2]
+    assert "mount -o ro /dev/vdc %s/run/xosan-config" % vm.base in vm.calls()
+
+
+def test_firstboot_prefers_xenstore_over_a_config_disk(vm):
+    vm.use_xenstore()
+    vm.use_config_disk(dict(vm.config, hostname="from-disk"))
+    assert vm.firstboot().returncode == 0
+    assert vm.read("etc/hostname") == "xosan-h1\n"
+
+
+def test_firstboot_without_config_fails_but_leaves_sshd_startable(vm):
+    res = vm.firstboot()
+    assert res.returncode == 1
+    assert "no configuration" in res.stderr
+    assert not vm.exists("etc/systemd/network/10-xosan.network")
+    assert not [c for c in vm.calls() if "glusterd" in c or c.startswith("mkfs")]
+    # sshd refuses to start without a host key: one is generated (nobody can log in: no key)
+    assert vm.exists("etc/ssh/ssh_host_ed25519_key") and not vm.exists("root/.ssh/authorized_keys")
+
+
+def test_firstboot_rejects_bad_values_and_says_which(vm):
+    vm.use_xenstore(dict(vm.config, ip="10.0.50.300", hostname="bad_name!", gateway="", mtu="12",
+                         **{"host-key": "not-base64-key"}))
+    res = vm.firstboot()
+    assert res.returncode == 1
+    assert "ip '10.0.50.300' is not an IPv4 address" in res.stderr
+    assert "hostname 'bad_name!' is not a valid host name" in res.stderr
+    assert "host-key is not a base64 OpenSSH private key" in res.stderr
+    assert not vm.exists("etc/hostname") and not vm.exists("etc/systemd/network/10-xosan.network")
+    assert vm.exists("etc/ssh/ssh_host_ed25519_key")  # a fresh one, so sshd still starts
+    assert "errors=3" in vm.read("var/lib/xosan/firstboot.state")
+
+
+def test_firstboot_no_gateway_means_no_ntp_server(vm):
+    vm.use_xenstore(dict(vm.config, gateway="", mtu=""))
+    assert vm.firstboot().returncode == 0
+    net = vm.read("etc/systemd/network/10-xosan.network")
+    assert "Gateway" not in net and "MTUBytes" not in net
+    assert "NTP=\nFallbackNTP=\n" in vm.read("etc/systemd/timesyncd.conf.d/xosan.conf")
+
+
+def test_firstboot_reads_every_key_of_the_storage_vm_contract():
+    with open(FIRSTBOOT) as fh:
+        text = fh.read()
+    keys_line = [line for line in text.splitlines() if line.startswith("KEYS=")][0]
+    assert sorted(keys_line.split("=", 1)[1].strip('"').split()) == sorted(storage_vm.XS_KEYS)
+    assert "BRICK_ROOT=%s\n" % storage_vm.BRICK_ROOT in text
+    assert "XS_PREFIX=%s\n" % storage_vm.XS_PREFIX in text
+
+
+# --------------------------------------------------------------------------- slow: boot the image
+
+BOOT_TIMEOUT = int(os.environ.get("XOSAN_APPLIANCE_BOOT_TIMEOUT", "600"))  # TCG: minutes
+GUEST_IP, GUEST_GW = "10.0.2.15", "10.0.2.2"  # qemu user networking's guest address and gateway
+GLUSTER_PROCESSES = ("glusterd", "glusterfsd")
+
+
+def built_image():
+    """(vhd path, manifest) of the built image, or None."""
+    try:
+        with open(os.path.join(BUILD_DIR, "manifest.json")) as fh:
+            manifest = json.load(fh)
+    except (IOError, ValueError):
+        return None
+    vhd = os.path.join(BUILD_DIR, manifest["vhd"]["file"])
+    return (vhd, manifest) if os.path.exists(vhd) else None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _own_session_dies_with_parent():
+    # qemu in its own session (no terminal signals), and killed by the kernel if pytest dies
+    # without running the fixture's cleanup (SIGKILL, SIGTERM).
+    os.setsid()
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class BootedVM(object):
+    def __init__(self, workdir, vhd):
+        self.dir = workdir
+        self.vhd = vhd
+        self.proc = None
+        self.port = free_port()
+        self.console = os.path.join(workdir, "console.log")
+        self.timings = {}
+
+    def prepare(self):
+        d = self.dir
+        key = ssh.generate_key(os.path.join(d, "id_ed25519"), comment="xosan-appliance-test")
+        host_pub = ssh.generate_key(os.path.join(d, "hostkey"), comment="xosan-appliance-test-host")
+        with open(os.path.join(d, "hostkey"), "rb") as fh:
+            host_key = base64.b64encode(fh.read()).decode("ascii")
+        ssh.write_known_hosts(os.path.join(d, "known_hosts"),
+                              [ssh.known_hosts_line("[127.0.0.1]:%d" % self.port, host_pub)])
+        self.target = ssh.SSHTarget("127.0.0.1", os.path.join(d, "id_ed25519"), os.path.join(d, "known_hosts"),
+                                    port=self.port, connect_timeout=10)
+        self.config = {"hostname": "xosan-boot", "ip": GUEST_IP, "prefix": "24", "gateway": GUEST_GW,
+                       "mtu": "1500", "authorized-key": key, "host-key": host_key, "deployment": "boot-test"}
+        # the config disk: vfat labelled XOSANCFG, one file per key
+        cfg = os.path.join(d, "config")
+        os.makedirs(cfg)
+        for k, v in self.config.items():
+            with open(os.path.join(cfg, k), "w") as fh:
+                fh.write(v + "\n")
+        self.cfg_img = os.path.join(d, "config.img")
+        run(["truncate", "-s", "2M", self.cfg_img])
+        run(["mkfs.vfat", "-n", "XOSANCFG", self.cfg_img])
+        run(["mcopy", "-i", self.cfg_img] + [os.path.join(cfg, k) for k in sorted(self.config)] + ["::/"])
+        # the system disk: a copy-on-write overlay on the VHD (the built image stays as it is)
+        self.sys_img = os.path.join(d, "system.qcow2")
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "vpc", "-b", self.vhd, self.sys_img])
+        self.data_img = os.path.join(d, "data.qcow2")
+        run(["qemu-img", "create", "-q", "-f", "qcow2", self.data_img, "2G"])
+
+    def start(self):
+        argv = ["qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", "1024", "-smp", "2", "-nographic",
+                "-drive", "file=%s,format=qcow2,if=virtio" % self.sys_img,
+                "-drive", "file=%s,format=qcow2,if=virtio" % self.data_img,
+                "-drive", "file=%s,format=raw,if=virtio,readonly=on" % self.cfg_img,
+                # user networking, restricted: the guest reaches nothing; only the forwarded local port
+                "-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % self.port,
+                "-device", "virtio-net-pci,netdev=n0"]
+        self.console_fh = open(self.console, "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.console_fh,
+                                     stderr=subprocess.STDOUT, preexec_fn=_own_session_dies_with_parent)
+        self.started = time.time()
+
+    def console_tail(self, n=40):
+        try:
+            with open(self.console, "rb") as fh:
+                lines = fh.read().decode("utf-8", "replace").splitlines()
+        except IOError:
+            return ""
+        return "\n".join(lines[-n:])
+
+    def wait_ssh(self, deadline, boot_id_not=None):
+        """Until SSH answers (and the boot id differs from boot_id_not); returns the boot id."""
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail("qemu exited (%s); console:\n%s" % (self.proc.returncode, self.console_tail()))
+            try:
+                res = self.target.run(["cat", "/proc/sys/kernel/random/boot_id"], timeout=30, check=False)
+                if res.returncode == 0 and res.stdout.strip() and res.stdout.strip() != boot_id_not:
+                    return res.stdout.strip()
+            except ssh.SSHError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("no SSH on 127.0.0.1:%d within %d s; console:\n%s" % (
+                    self.port, BOOT_TIMEOUT, self.console_tail()))
+            time.sleep(5)
+
+    def sh(self, script, timeout=120, check=True):
+        res = self.target.run(["sh", "-c", script], timeout=timeout, check=False)
+        if check and res.returncode != 0:
+            raise AssertionError("%r failed (%d):\n%s\n%s" % (script, res.returncode, res.stdout, res.stderr))
+        return res.stdout
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=20)
+        self.console_fh.close()
+
+
+@pytest.fixture(scope="module")
+def booted(request, tmp_path_factory):
+    image = built_image()
+    if image is None:
+        pytest.skip("no built image in build/appliance (manifest.json + VHD): run `make appliance` as root")
+    missing = [t for t in ("qemu-system-x86_64", "qemu-img", "mkfs.vfat", "mcopy", "ssh", "ssh-keygen")
+               if not shutil.which(t)]
+    if missing:
+        pytest.fail("missing %s: run `bash appliance/install-deps`" % ", ".join(missing))
+    vm = BootedVM(str(tmp_path_factory.mktemp("xap-boot")), image[0])
+    vm.prepare()
+    vm.start()
+    try:
+        vm.boot_id = vm.wait_ssh(time.time() + BOOT_TIMEOUT)
+        vm.timings["first boot to SSH (s)"] = round(time.time() - vm.started)
+        # the first-boot unit has run through (it is ordered before glusterd, which we check)
+        deadline = time.time() + 300
+        while vm.sh("systemctl is-active xosan-firstboot.service || true").strip() not in ("active", "failed"):
+            assert time.time() < deadline, "xosan-firstboot.service did not finish within 300 s"
+            time.sleep(5)
+        yield vm
+    finally:
+        vm.stop()
+        report = os.path.join(BUILD_DIR, "boot-test.json")
+        try:
+            with open(report, "w") as fh:
+                json.dump(dict(vm.timings, image=os.path.basename(vm.vhd), console=vm.console), fh, indent=2)
+        except IOError:
+            pass
+
+
+@pytest.mark.slow
+def test_boot_first_boot_unit_succeeded(booted):
+    state = booted.sh("systemctl is-active xosan-firstboot.service || true").strip()
+    journal = booted.sh("journalctl -b -u xosan-firstboot.service --no-pager -o cat")
+    assert state == "active", journal
+    assert "configuration from config disk" in journal, journal
+    assert "errors=0" in booted.sh("cat /var/lib/xosan/firstboot.state")
+
+
+@pytest.mark.slow
+def test_boot_brick_is_xfs_at_the_brick_root(booted):
+    assert booted.sh("findmnt -n -o FSTYPE %s" % storage_vm.BRICK_ROOT).strip() == "xfs"
+    assert "isize=512" in booted.sh("xfs_info %s" % storage_vm.BRICK_ROOT)
+    # the deployer's step: a brick directory under the brick root
+    booted.sh("mkdir -p %s" % storage_vm.brick_dir("xosan", "b1"))
+    fstab = booted.sh("cat /etc/fstab")
+    assert [line for line in fstab.splitlines() if line.startswith("UUID=") and storage_vm.BRICK_ROOT in line]
+
+
+@pytest.mark.slow
+def test_boot_gluster_answers_and_glusterd_is_active(booted):
+    assert booted.sh("gluster --version").startswith("glusterfs ")
+    deadline = time.time() + 120
+    while booted.sh("systemctl is-active glusterd.service || true").strip() != "active":
+        assert time.time() < deadline, booted.sh("systemctl status glusterd.service --no-pager || true")
+        time.sleep(5)
+    assert "Number of Peers: 0" in booted.sh("gluster peer status", timeout=60)
+    # a one-brick volume on the brick filesystem (no `force`: gluster accepts the XFS mount as a brick)
+    brick = storage_vm.brick_dir("xt", "b1")
+    booted.sh("mkdir -p %s && gluster --mode=script volume create xt %s:%s && gluster --mode=script volume start xt"
+              % (brick, GUEST_IP, brick), timeout=180)
+    assert brick_online(booted, "xt")
+
+
+def brick_online(vm, volume):
+    deadline = time.time() + 120
+    while True:
+        out = vm.sh("gluster volume status %s detail || true" % volume, timeout=60)
+        if re.search(r"^Online\s*:\s*Y\s*$", out, re.M):
+            return True
+        if time.time() > deadline:
+            raise AssertionError("the brick of %s is not online:\n%s" % (volume, out))
+        time.sleep(5)
+
+
+@pytest.mark.slow
+def test_boot_config_applied(booted):
+    assert booted.sh("hostname").strip() == "xosan-boot"
+    addr = booted.sh("ip -o -4 addr show")
+    assert " %s/24 " % GUEST_IP in addr
+    assert "default via %s " % GUEST_GW in booted.sh("ip route")
+    sshd = booted.sh("sshd -T")
+    assert "permitrootlogin without-password" in sshd or "permitrootlogin prohibit-password" in sshd
+    assert "passwordauthentication no" in sshd
+    assert "NTP=%s" % GUEST_GW in booted.sh("cat /etc/systemd/timesyncd.conf.d/xosan.conf")
+
+
+@pytest.mark.slow
+def test_boot_only_sshd_and_gluster_listen(booted):
+    out = booted.sh("ss -H -tlnp")
+    bad = []
+    for line in out.splitlines():
+        fields = line.split()
+        port = int(fields[3].rsplit(":", 1)[1])
+        procs = line.split("users:", 1)[1] if "users:" in line else ""
+        ok = (port == 22 and '"sshd"' in procs) or \
+            (any('"%s"' % p in procs for p in GLUSTER_PROCESSES) and (port in (24007, 24008) or port >= 49152))
+        if not ok:
+            bad.append(line)
+    assert not bad, "unexpected TCP listeners:\n%s\n(all:\n%s)" % ("\n".join(bad), out)
+    assert ":22 " in out and ":24007 " in out, out
+
+
+@pytest.mark.slow
+def test_boot_reboot_keeps_the_brick(booted):
+    marker = str(uuid.uuid4())
+    path = storage_vm.BRICK_ROOT + "/xosan-marker"
+    before = booted.sh("echo %s > %s && sync && blkid -o value -s UUID $(findmnt -n -o SOURCE %s)" % (
+        marker, path, storage_vm.BRICK_ROOT)).strip()
+    try:
+        booted.target.run(["systemctl", "reboot"], timeout=30, check=False)
+    except ssh.SSHError:
+        pass  # the connection may drop under it
+    t0 = time.time()
+    booted.boot_id = booted.wait_ssh(time.time() + BOOT_TIMEOUT, boot_id_not=booted.boot_id)
+    booted.timings["reboot to SSH (s)"] = round(time.time() - t0)
+    assert booted.sh("findmnt -n -o FSTYPE %s" % storage_vm.BRICK_ROOT).strip() == "xfs"
+    assert booted.sh("cat %s" % path).strip() == marker
+    after = booted.sh("blkid -o value -s UUID $(findmnt -n -o SOURCE %s)" % storage_vm.BRICK_ROOT).strip()
+    assert after == before
+    journal = booted.sh("journalctl -b -u xosan-firstboot.service --no-pager -o cat")
+    assert "formatting" not in journal, journal
+    deadline = time.time() + 120
+    while booted.sh("systemctl is-active glusterd.service || true").strip() != "active":
+        assert time.time() < deadline, "glusterd not active after the reboot"
+        time.sleep(5)
+    # the volume's brick comes back by itself (glusterd starts after the brick is mounted)
+    assert brick_online(booted, "xt")
