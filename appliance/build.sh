@@ -243,6 +243,10 @@ install -m 755 "$HERE/rootfs/usr/local/sbin/xosan-firstboot" "$ROOTFS/usr/local/
 install -m 644 "$HERE/rootfs/etc/systemd/system/xosan-firstboot.service" "$ROOTFS/etc/systemd/system/"
 install -D -m 644 "$HERE/rootfs/etc/systemd/system/glusterd.service.d/xosan.conf" \
     "$ROOTFS/etc/systemd/system/glusterd.service.d/xosan.conf"
+# glusterd's own options for storage VMs (xosan/storage_vm.py: GLUSTERD_VOL_OPTIONS, and why)
+PYTHONPATH="$HERE/.." python3 -c 'import sys; from xosan.storage_vm import glusterd_vol; \
+sys.stdout.write(glusterd_vol(open(sys.argv[1]).read()))' "$ROOTFS/etc/glusterfs/glusterd.vol" \
+    > "$WORK/glusterd.vol" && install -m 644 "$WORK/glusterd.vol" "$ROOTFS/etc/glusterfs/glusterd.vol"
 mkdir -p "$ROOTFS/srv/xosan/brick" "$ROOTFS/var/lib/xosan"
 # Services: networkd + timesyncd, sshd, xosan-firstboot; glusterd is enabled by xosan-firstboot once
 # the brick is mounted. No unattended network access (apt timers), no gluster event daemon.
