@@ -28,16 +28,22 @@ def lab(tmp_path, request):
         lab.down()
 
 
-def test_vdi_survives_a_cut_data_node_and_heals_on_both_bricks(lab, smenv, xapi, new_sr, tmp_path):
+def attached_sr_with_vdi(lab, smenv, xapi, new_sr, size, vdi_type="user"):
+    """sr_create + sr_attach + vdi_create on the lab's volume, through the driver."""
     driver = Driver(env=smenv, session_ref=xapi.session_ref, host_ref=xapi.host_ref)
     dconf = {"server": ",".join(n.ip for n in lab.nodes), "volume": "xosan", "SRmaster": "true"}
     sr_uuid, sr_ref = new_sr(dconf)
     common = dict(sr_uuid=sr_uuid, sr_ref=sr_ref)
     driver.call("sr_create", dconf, args=["0"], **common)
     driver.call("sr_attach", dconf, **common)
-    vdi = driver.call("vdi_create", dconf, vdi_type="user", vdi_sm_config={},
-                      args=["268435456", "d", "", "OpaqueRef:NULL", "false", "19700101T00:00:00Z",
+    vdi = driver.call("vdi_create", dconf, vdi_type=vdi_type, vdi_sm_config={},
+                      args=[str(size), "d", "", "OpaqueRef:NULL", "false", "19700101T00:00:00Z",
                             "OpaqueRef:NULL", "false"], **common)
+    return driver, dconf, sr_uuid, common, vdi
+
+
+def test_vdi_survives_a_cut_data_node_and_heals_on_both_bricks(lab, smenv, xapi, new_sr, tmp_path):
+    driver, dconf, sr_uuid, common, vdi = attached_sr_with_vdi(lab, smenv, xapi, new_sr, 256 * MiB)
     vhd = os.path.join(smenv["XOSAN_TEST_MOUNT_BASE"], sr_uuid, vdi["uuid"] + ".vhd")
     before, during = os.urandom(MiB), os.urandom(MiB)
     fd = os.open(vhd, os.O_RDWR)
@@ -113,15 +119,8 @@ def test_partitioned_data_nodes_never_split_brain(lab, tmp_path):
 def test_ha_statefile_attached_from_config_on_another_host_survives_a_cut(lab, smenv, xapi, new_sr, tmp_path):
     """XenServer HA: the statefile VDI is attached from its generated config, with xapi down,
     on a host where the SR is not attached; its I/O goes on while a data node is cut off."""
-    driver = Driver(env=smenv, session_ref=xapi.session_ref, host_ref=xapi.host_ref)
-    dconf = {"server": ",".join(n.ip for n in lab.nodes), "volume": "xosan", "SRmaster": "true"}
-    sr_uuid, sr_ref = new_sr(dconf)
-    common = dict(sr_uuid=sr_uuid, sr_ref=sr_ref)
-    driver.call("sr_create", dconf, args=["0"], **common)
-    driver.call("sr_attach", dconf, **common)
-    vdi = driver.call("vdi_create", dconf, vdi_type="ha_statefile", vdi_sm_config={},
-                      args=["4194304", "statefile", "", "OpaqueRef:NULL", "false", "19700101T00:00:00Z",
-                            "OpaqueRef:NULL", "false"], **common)
+    driver, dconf, sr_uuid, common, vdi = attached_sr_with_vdi(lab, smenv, xapi, new_sr, 4 * MiB,
+                                                               vdi_type="ha_statefile")
     config = driver.call("vdi_generate_config", dconf, vdi_uuid=vdi["uuid"], **common)
     driver.call("sr_detach", dconf, **common)
 

@@ -41,10 +41,19 @@ def register(sub):
     d.set_defaults(func=cmd_destroy)
 
 
-def _ops(args):
-    m = load_manifest(args)
-    x = connect(m)
-    return x, Operations(Deployment(x, m, state_dir=args.state_dir))
+class _Session(object):
+    """``with _Session(args) as ops:`` logs in to XAPI and always logs out."""
+
+    def __init__(self, args):
+        m = load_manifest(args)
+        self.x = connect(m)
+        self.ops = Operations(Deployment(self.x, m, state_dir=args.state_dir))
+
+    def __enter__(self):
+        return self.ops
+
+    def __exit__(self, *exc):
+        self.x.logout()
 
 
 def _print_plan(title, steps):
@@ -54,8 +63,7 @@ def _print_plan(title, steps):
 
 
 def cmd_maintenance(args):
-    x, ops = _ops(args)
-    try:
+    with _Session(args) as ops:
         if args.action == "enter":
             steps, problems = ops.plan_maintenance_enter(args.host, force=args.force)
             for prob in problems:
@@ -71,13 +79,10 @@ def cmd_maintenance(args):
                 return 0
             ops.maintenance_exit(args.host)
         return 0
-    finally:
-        x.logout()
 
 
 def cmd_replace(args):
-    x, ops = _ops(args)
-    try:
+    with _Session(args) as ops:
         new = args.new or args.dead
         steps, _ = ops.plan_replace(args.dead, new, force=args.force)
         if args.dry_run:
@@ -85,26 +90,20 @@ def cmd_replace(args):
             return 0
         ops.replace(args.dead, new, force=args.force)
         return 0
-    finally:
-        x.logout()
 
 
 def cmd_add(args):
-    x, ops = _ops(args)
-    try:
+    with _Session(args) as ops:
         _, steps = ops.plan_add(args.hosts)
         if args.dry_run:
             _print_plan("Adding %s would:" % ", ".join(args.hosts), steps)
             return 0
         ops.add(args.hosts)
         return 0
-    finally:
-        x.logout()
 
 
 def cmd_destroy(args):
-    x, ops = _ops(args)
-    try:
+    with _Session(args) as ops:
         steps = ops.plan_destroy(force=args.force)
         _print_plan("Destroying XOSAN deployment %r would:" % ops.d.id, steps)
         if args.dry_run:
@@ -113,5 +112,3 @@ def cmd_destroy(args):
         ops.destroy(force=args.force)
         print("destroyed")
         return 0
-    finally:
-        x.logout()
