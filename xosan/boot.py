@@ -50,7 +50,7 @@ def quorum_state(servers, volume, cli_factory=None):
     last = None
     for host in up:
         try:
-            h = health.collect(make(host), volume)
+            h = health.collect(make(host), volume, with_heal=False)
         except VolumeNotFound:
             raise  # waiting does not make a volume appear: say so now
         except GlusterError as exc:

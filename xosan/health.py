@@ -146,9 +146,10 @@ def assess(info, peers, bricks):
     return VolumeHealth(info, peers, bricks, verdict, reason, may_fail, total, free)
 
 
-def collect(cli, volume):
-    # type: (object, str) -> VolumeHealth
-    """Ask glusterd (through ``cli``, a GlusterCLI) and assess."""
+def collect(cli, volume, with_heal=True):
+    # type: (object, str, bool) -> VolumeHealth
+    """Ask glusterd (through ``cli``, a GlusterCLI) and assess. ``with_heal=False`` skips the heal
+    queries (quorum checks on the attach path do not need them, and dom0 cannot run them)."""
     [info] = cli.volume_info(volume)
     peers = cli.pool_list()
     status = {}
@@ -157,8 +158,9 @@ def collect(cli, volume):
         bricks_status, _ = cli.volume_status(volume, detail=True)
         status = dict((b.name, b) for b in bricks_status)
         try:
-            heal = dict((e.brick, e.entries) for e in cli.heal_info(volume))
-            split = dict((e.brick, e.entries) for e in cli.heal_info(volume, split_brain=True))
+            if with_heal:
+                heal = dict((e.brick, e.entries) for e in cli.heal_info(volume))
+                split = dict((e.brick, e.entries) for e in cli.heal_info(volume, split_brain=True))
         except GlusterError:
             pass  # heal info needs the self-heal daemon; its absence shows as unknown counts
     bricks = []
