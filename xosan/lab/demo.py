@@ -127,9 +127,10 @@ def run(workdir, hosts=3, subnet="10.250.0"):
 
     print("\n== 4. status")
     _run_cli(["status", "-f", manifest, "--state-dir", state_dir], check=False)
+    xosan = "%s -m xosan" % os.path.relpath(sys.executable)  # the venv's interpreter: it has the deps
     print("\nDone in %.0f s. The pool keeps running:" % (time.time() - t0))
-    print("  xosan status -f %s --state-dir %s     health again" % (manifest, state_dir))
-    print("  xosan lab --workdir %s status                 the lab's nodes" % workdir)
-    print("  xosan lab --workdir %s fail 2 --mode cut      make a storage node fail" % workdir)
-    print("  xosan lab --workdir %s down                   remove everything" % workdir)
+    print("  %s status -f %s --state-dir %s     health again" % (xosan, manifest, state_dir))
+    print("  %s lab --workdir %s status                 the lab's nodes" % (xosan, workdir))
+    print("  %s lab --workdir %s fail 2 --mode cut      make a storage node fail" % (xosan, workdir))
+    print("  make lab-down   (or: %s lab --workdir %s down)   remove everything" % (xosan, workdir))
     return 0
