@@ -124,10 +124,10 @@ class XOSANSR(FileSR.FileSR):
         try:
             if not self.volume_sr.is_attached():
                 # Boot order: make sure this host's storage VM runs and the volume has quorum.
-                boot.prepare_attach(self.session.xenapi if self.session is not None else None,
-                                    self.host_ref, self.volume_sr.servers, self.xconf.volume,
-                                    self.xconf.attach_timeout, util.SMlog)
-                info = self.volume_sr.precheck()
+                # The answer also says the volume exists and is started: no second query.
+                info = boot.prepare_attach(self.session.xenapi if self.session is not None else None,
+                                           self.host_ref, self.volume_sr.servers, self.xconf.volume,
+                                           self.xconf.attach_timeout, util.SMlog)
                 self.volume_sr.attach()
                 self._remember_servers(info)
             else:

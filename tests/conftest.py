@@ -72,14 +72,8 @@ def new_sr(xapi):
 @pytest.fixture(scope="session")
 def gluster_lab(tmp_path_factory):
     """Three real storage nodes with a started replica 3 arbiter 1 volume 'xosan'."""
-    from xosan.lab.cluster import Lab
+    from labutil import lab_subnet, three_node_lab
     if os.geteuid() != 0 or not shutil.which("glusterd"):
         pytest.fail("the gluster tests need root and glusterfs-server (bash .ci/run installs it)")
-    workdir = str(tmp_path_factory.mktemp("lab"))
-    lab = Lab.new(workdir, lab_id=_lab_id(), subnet="10.250.%d" % (100 + sys.version_info[1] % 100))
-    try:
-        lab.up(3, brick_size=1024 ** 3)
-        lab.create_volume("xosan", ["replica", "3", "arbiter", "1"])
+    with three_node_lab(str(tmp_path_factory.mktemp("lab")), _lab_id(), lab_subnet(100)) as lab:
         yield lab
-    finally:
-        lab.down()

@@ -1,5 +1,6 @@
 """Helpers for tests on the real lab: waiting for heal, reading brick files."""
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -23,6 +24,19 @@ def _all_bricks_online(node, volume):
     except Exception:
         return False
     return all(b.name in online for b in vol.bricks)
+
+
+@contextlib.contextmanager
+def three_node_lab(workdir, lab_id, subnet):
+    """Three real storage nodes with a started replica 3 arbiter 1 volume 'xosan', always torn down."""
+    from xosan.lab.cluster import Lab
+    lab = Lab.new(workdir, lab_id=lab_id, subnet=subnet)
+    try:
+        lab.up(3, brick_size=1024 ** 3)
+        lab.create_volume("xosan", ["replica", "3", "arbiter", "1"])
+        yield lab
+    finally:
+        lab.down()
 
 
 def wait_for_heal(lab, volume, timeout=300):

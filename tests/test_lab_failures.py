@@ -6,10 +6,9 @@ import time
 
 import pytest
 
-from labutil import (brick_sha256, lab_subnet, sha256, split_brain_entries, timed_write,
+from labutil import (brick_sha256, lab_subnet, sha256, split_brain_entries, three_node_lab, timed_write,
                      wait_for_heal)
 from smdriver import Driver
-from xosan.lab.cluster import Lab
 
 pytestmark = pytest.mark.gluster
 
@@ -18,14 +17,9 @@ MiB = 1024 ** 2
 
 @pytest.fixture
 def lab(tmp_path, request):
-    lab = Lab.new(str(tmp_path / "lab"), lab_id="xf%d" % (len(request.node.name) % 90),
-                  subnet=lab_subnet(120 + len(request.node.name) % 20))
-    try:
-        lab.up(3, brick_size=1024 ** 3)
-        lab.create_volume("xosan", ["replica", "3", "arbiter", "1"])
+    with three_node_lab(str(tmp_path / "lab"), "xf%d" % (len(request.node.name) % 90),
+                        lab_subnet(120 + len(request.node.name) % 20)) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def attached_sr_with_vdi(lab, smenv, xapi, new_sr, size, vdi_type="user"):

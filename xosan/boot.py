@@ -9,6 +9,7 @@ from xosan import health
 from xosan.errors import GlusterError, QuorumTimeout, VolumeNotFound
 from xosan.gluster import GlusterCLI
 from xosan.reachability import order_by_reachability
+from xosan.volume_sr import gluster_cli_available
 
 TAG = "xosan-deployment"
 
@@ -42,10 +43,16 @@ def start_local_storage_vm(api, host_ref, volume, log):
 
 def quorum_state(servers, volume, cli_factory=None):
     # type: (list, str, object) -> tuple
-    """(True, "") when every replica/disperse set can take writes, else (False, why)."""
+    """(True, "", VolumeInfo) when every replica/disperse set can take writes, else
+    (False, why, None). Without a gluster CLI in dom0 it can only count answering nodes."""
     up, down = order_by_reachability(servers)
     if not up:
-        return False, "no storage node answers (%s)" % ", ".join(servers)
+        return False, "no storage node answers (%s)" % ", ".join(servers), None
+    if cli_factory is None and not gluster_cli_available():
+        if len(up) * 2 > len(servers):
+            return True, "", None
+        return False, "only %d of %d storage nodes answer (no gluster CLI here to ask more)" % (
+            len(up), len(servers)), None
     make = cli_factory or (lambda host: GlusterCLI(remote_host=host, timeout=15))
     last = None
     for host in up:
@@ -57,25 +64,25 @@ def quorum_state(servers, volume, cli_factory=None):
             last = str(exc)
             continue
         if not h.info.started:
-            return False, "volume %s is not started" % volume
+            return False, "volume %s is not started" % volume, None
         sets = health.replica_sets(h.info, h.bricks)
         short = [g for g in sets if health.set_tolerance(h.info, g) < 0]
         if short:
             return False, "%d replica set(s) below quorum, bricks down: %s" % (
-                len(short), ", ".join(b.name for g in short for b in g if not b.online))
-        return True, ""
-    return False, last or "glusterd did not answer"
+                len(short), ", ".join(b.name for g in short for b in g if not b.online)), None
+        return True, "", h.info
+    return False, last or "glusterd did not answer", None
 
 
 def wait_for_quorum(servers, volume, timeout, log, cli_factory=None, poll=2.0):
-    """Wait until the volume can take writes; QuorumTimeout names what was missing."""
+    """Wait until the volume can take writes and return its VolumeInfo (None without a gluster
+    CLI); QuorumTimeout names what was missing."""
     deadline = time.time() + timeout
-    why = ""
     logged = None
     while True:
-        ok, why = quorum_state(servers, volume, cli_factory)
+        ok, why, info = quorum_state(servers, volume, cli_factory)
         if ok:
-            return
+            return info
         if why != logged:
             log("XOSAN: waiting for quorum on volume %s: %s" % (volume, why))
             logged = why
@@ -87,10 +94,11 @@ def wait_for_quorum(servers, volume, timeout, log, cli_factory=None, poll=2.0):
 
 
 def prepare_attach(api, host_ref, servers, volume, timeout, log):
-    """Everything an attach does before mounting. ``api`` may be None (no xapi: HA config)."""
+    """Everything an attach does before mounting; returns the VolumeInfo glusterd gave (or None).
+    ``api`` may be None (no xapi: HA config)."""
     if api is not None and host_ref:
         try:
             start_local_storage_vm(api, host_ref, volume, log)
         except Exception as exc:  # a VM we cannot start is reported by the quorum wait below
             log("XOSAN: could not start the local storage VM: %s" % exc)
-    wait_for_quorum(servers, volume, timeout, log)
+    return wait_for_quorum(servers, volume, timeout, log)

@@ -8,9 +8,6 @@ from xosan.deploy import DEFAULT_STATE_DIR, Deployment
 from xosan.errors import XosanError
 from xosan.xapi import Xapi
 
-EXIT_NOT_HEALTHY = {health.HEALTHY: 0, health.DEGRADED: 1, health.AT_RISK: 2}
-
-
 def _manifest_args(p):
     p.add_argument("-f", "--file", metavar="MANIFEST", help="YAML manifest (see examples/xosan.yaml)")
     g = p.add_argument_group("instead of a manifest (the common case)")

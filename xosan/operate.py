@@ -146,8 +146,10 @@ class Operations(object):
         path = old_brick.rpartition(":")[2]
         return "%s:%s" % (new_ip, path)
 
-    def _free_address(self):
-        used = set(ip for _, _, ip in self.storage_vms().values())
+    def _free_address(self, used=None):
+        """The first storage address (.11 on) no storage VM of this deployment uses."""
+        if used is None:
+            used = set(ip for _, _, ip in self.storage_vms().values())
         for i in range(0, 89):
             ip = self.d.address(11 + i)
             if ip not in used:
@@ -248,7 +250,7 @@ class Operations(object):
         for name in new_names:
             ref, rec = self._host(name)
             sr_ref, sr = self.d.local_sr(ref, rec)
-            ip = self._free_address_excluding(used)
+            ip = self._free_address(used)
             used.add(ip)
             brick = self.d.brick_bytes_for(sr, size)
             plans.append(HostPlan(ref, rec, sr_ref, ip, None, brick))
@@ -285,13 +287,6 @@ class Operations(object):
         p.step(steps[2])
         cli.command(["volume", "rebalance", self.d.id, "start"], "rebalance start")
         return self._wait_rebalance(p, cli, heal_timeout)
-
-    def _free_address_excluding(self, used):
-        for i in range(0, 89):
-            ip = self.d.address(11 + i)
-            if ip not in used:
-                return ip
-        raise XosanError("no free storage address in %s" % self.d.network)
 
     def _wait_rebalance(self, p, cli, timeout):
         deadline = time.time() + timeout
