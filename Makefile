@@ -49,7 +49,7 @@ deps:
 # The main job: a simulated 3-host pool on this machine, `xosan deploy` on it, a VDI, status.
 LAB_DIR ?= /var/lib/xosan-lab
 lab: deps $(V3)/.ok
-	$(V3)/bin/python -m xosan lab --workdir $(LAB_DIR) run
+	$(V3)/bin/python -m xosan lab --workdir $(LAB_DIR) run $(if $(APPLIANCE),--image $(APPLIANCE))
 
 lab-down: $(V3)/.ok
 	$(V3)/bin/python -m xosan lab --workdir $(LAB_DIR) down
@@ -74,4 +74,4 @@ appliance:
 appliance-test: $(V3)/.ok
 	bash appliance/install-deps
 	@ls build/appliance/manifest.json >/dev/null 2>&1 || $(MAKE) appliance
-	$(V3)/bin/python -m pytest -ra -m slow tests/test_appliance.py
+	$(V3)/bin/python -m pytest -ra -m slow tests/test_appliance.py tests/test_appliance_import.py

@@ -7,6 +7,7 @@ from xosan import manifest
 from xosan.deploy import Deployment
 from xosan.lab.cluster import Lab
 from xosan.lab.pool_sim import LabXapi
+from xosan.lab.standin import make_standin
 from xosan.lab.xapi_sim import XapiSimServer
 from xosan.operate import Operations
 from xosan.xapi import Xapi
@@ -27,10 +28,11 @@ class Pool(object):
         self.password_file = str(tmp_path / "password")
         with open(self.password_file, "w") as fh:
             fh.write("xosan\n")
+        self.image = make_standin(str(tmp_path / "appliance"))
 
     def flags(self, **kw):
         flags = dict(master=self.server.url, password_file=self.password_file, addresses=self.subnet + ".0/24",
-                     network_mode="existing", network_name=STORAGE_NET, brick_size="2G")
+                     network_mode="existing", network_name=STORAGE_NET, brick_size="2G", image=self.image)
         flags.update(kw)
         return flags
 

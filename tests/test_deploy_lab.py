@@ -43,10 +43,23 @@ def test_three_hosts_deploy_plug_everywhere_and_rerun_changes_nothing(pool3):
     vms = [v for v in sim.db["VM"].values() if not v["is_a_template"]]
     assert len(vms) == 3 and all(v["power_state"] == "Running" for v in vms)
     assert len(set(v["affinity"] for v in vms)) == 3
+    # the appliance was uploaded once and made an HVM template; every storage VM boots its own copy
+    # of the system disk from its host's local SR, next to its data disk
+    assert len([c for c in sim.calls if c[0] == "PUT /import_raw_vdi"]) == 1
+    [tmpl] = [v for v in sim.db["VM"].values() if v["is_a_template"]]
+    assert tmpl["HVM_boot_policy"] == "BIOS order" and tmpl["other_config"]["xosan-appliance-sha256"]
+    for v in vms:
+        disks = dict((sim.db["VBD"][b]["userdevice"], sim.db["VDI"][sim.db["VBD"][b]["VDI"]]) for b in v["VBDs"])
+        assert sorted(disks) == ["0", "1"]
+        local = [sim.db["PBD"][p]["SR"] for p in sim.db["host"][v["affinity"]]["PBDs"]
+                 if sim.db["SR"][sim.db["PBD"][p]["SR"]]["type"] == "lvm"]
+        assert disks["0"]["SR"] == local[0] and disks["1"]["SR"] == local[0]
+        assert sim.content[disks["0"]["uuid"]].endswith(".vhd")
     before = pool3.snapshot()
 
-    pool3.deployment().run()  # a re-run resumes: nothing new
+    pool3.deployment().run()  # a re-run resumes: nothing new, no second upload
     assert pool3.snapshot() == before
+    assert len([c for c in sim.calls if c[0] == "PUT /import_raw_vdi"]) == 1
 
     # a VDI made through XAPI is a VHD file that every host sees through its own mount
     x = Xapi.connect(pool3.server.url, "root", "xosan")
@@ -104,8 +117,8 @@ def test_impossible_plans_are_refused_with_the_reason(pool2):
         pool2.deployment(pool2.manifest(hosts="lab-host-1,lab-host-9")).plan()
     assert "lab-host-9" in str(err.value)
     with pytest.raises(DeployError) as err:
-        pool2.deployment(pool2.manifest(template="no such template")).run()
-    assert "no VM template" in str(err.value)
+        pool2.deployment(pool2.manifest(image=None, template="no such template")).run()
+    assert "no XOSAN storage VM template" in str(err.value) and "--image" in str(err.value)
 
 
 def test_cli_plan_and_status_against_the_simulator(pool2):

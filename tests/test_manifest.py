@@ -327,7 +327,7 @@ def test_unknown_key_with_suggestion():
     ("sr_name: X\n" + NET, "sr_name", 1, "Did you mean `sr-name`?"),
     ("Layout: auto\n" + NET, "Layout", 1, "Did you mean `layout`?"),
     (NET + "mtu: 9000\n", "mtu", 3, "Did you mean `network.mtu`? Put `mtu:` under `network:`"),
-    (NET + "vm:\n  ram: 1G\n", "vm.ram", 4, "Valid keys in `vm:`: template, memory, vcpus"),
+    (NET + "vm:\n  ram: 1G\n", "vm.ram", 4, "Valid keys in `vm:`: template, image, image-sr, memory, vcpus"),
     (NET + "colour: blue\n", "colour", 3, "Valid keys at the top level: pool, hosts, storage"),
     ("base: &b {addresses: 10.0.50.0/24}\nnetwork:\n  <<: *b\n", "base", 1, "Valid keys"),
 ])
@@ -598,3 +598,17 @@ def test_manifest_error_is_a_config_error_with_location():
     assert (e.key, e.path, e.line, e.column, e.location) == ("network.mtu", "x.yaml", 3, 8,
                                                              "x.yaml, line 3, column 8")
     assert str(e) == "x.yaml, line 3, column 8: `network.mtu` is 99. Write `mtu: 1500`"
+
+
+def test_image_path_is_relative_to_the_manifest_file(tmp_path):
+    sub = tmp_path / "deploy"
+    sub.mkdir()
+    path = sub / "xosan.yaml"
+    path.write_text(NET + "vm:\n  image: ../build/appliance/manifest.json\n  image-sr: Local storage\n")
+    m = manifest.load(str(path))
+    assert m.vm.image == str(tmp_path / "build" / "appliance" / "manifest.json")
+    assert m.vm.image_sr == "Local storage"
+    m2 = manifest.loads(NET)
+    assert m2.vm.image is None and m2.vm.image_sr == "auto"
+    flags = manifest.from_flags(addresses="10.0.50.0/24", image="build/x.vhd")
+    assert flags.vm.image == os.path.abspath("build/x.vhd")

@@ -22,7 +22,11 @@ def _manifest_args(p):
     g.add_argument("--vlan")
     g.add_argument("--layout", choices=manifest.LAYOUTS)
     g.add_argument("--brick-size", help="e.g. 500G, or 'all' (default: free space minus reserve)")
-    g.add_argument("--template")
+    g.add_argument("--template", help="name-label of the storage VM template (default 'XOSAN storage VM')")
+    g.add_argument("--image", help="the appliance (build/appliance/manifest.json or its .vhd): imported "
+                                   "once per pool when no template of it exists")
+    g.add_argument("--image-sr", help="SR name-label to import the appliance into (default: the first "
+                                      "host's local SR)")
     g.add_argument("--witness")
     g.add_argument("--volume")
     g.add_argument("--sr-name")
@@ -31,7 +35,8 @@ def _manifest_args(p):
 
 
 FLAG_ATTRS = ("master", "username", "password_file", "hosts", "addresses", "network_mode", "network_name",
-              "pif", "vlan", "layout", "brick_size", "template", "witness", "volume", "sr_name")
+              "pif", "vlan", "layout", "brick_size", "template", "image", "image_sr", "witness", "volume",
+              "sr_name")
 
 
 def load_manifest(args):

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from xosan import health, planner, ssh, storage_vm
+from xosan import appliance, health, planner, ssh, storage_vm
 from xosan.errors import XosanError
 from xosan.gluster import GlusterCLI
 from xosan.volume_options import volume_set_commands
@@ -63,7 +63,7 @@ class Progress(object):
 
 
 class Deployment(object):
-    STEPS = 8
+    STEPS = 9
 
     def __init__(self, xapi, manifest, state_dir=DEFAULT_STATE_DIR, out=None, ssh_timeout=180):
         self.x = xapi
@@ -74,6 +74,7 @@ class Deployment(object):
         self.out = out or sys.stdout
         self.ssh_timeout = ssh_timeout
         self.network = ipaddress.IPv4Network(manifest.network.addresses, strict=False)
+        self._template_ref = None
 
     # -- what is there ---------------------------------------------------------------------------
 
@@ -159,6 +160,11 @@ class Deployment(object):
         if self.m.witness:
             lines.append("  %-20s witness    %-15s (arbiter bricks only)" % ("witness", self.m.witness))
         lines.append(layout.describe())
+        if self.m.vm.image:
+            lines.append("Storage VM template %r from %s (imported once per pool)" % (self.m.vm.template,
+                                                                                   self.m.vm.image))
+        else:
+            lines.append("Storage VM template: the pool's imported appliance, or %r" % self.m.vm.template)
         lines.append("SR %r of type xosan, shared, on volume %r" % (self.m.sr_name, self.m.volume))
         return "\n".join(lines)
 
@@ -170,6 +176,8 @@ class Deployment(object):
         p.step("plan")
         for line in self.describe_plan(hosts, layout).splitlines():
             p.info(line)
+        p.step("storage VM template")
+        self.template(p, hosts[0])
         p.step("storage network")
         net = self.network_ref(p)
         p.step("storage VMs on %d hosts" % len(hosts))
@@ -250,13 +258,59 @@ class Deployment(object):
         d = os.path.join(self.state_dir, "ssh")
         return ssh.SSHTarget(address, os.path.join(d, "id_ed25519"), os.path.join(d, "known_hosts"))
 
-    def _template(self):
-        refs = [r for r, rec in self.x.call(self.api.VM.get_all_records).items()
-                if rec["name_label"] == self.m.vm.template and rec.get("is_a_template")]
-        if not refs:
-            raise DeployError("no VM template named %r" % self.m.vm.template,
-                              hint="Import the XOSAN storage VM appliance first, or set vm.template")
-        return refs[0]
+    def template(self, p=None, import_host=None):
+        """The storage VM template: the one made from vm.image (imported now if the pool lacks it),
+        else the newest imported appliance, else a template named vm.template."""
+        if self._template_ref:
+            return self._template_ref
+        say = p.info if p else (lambda text: None)
+        if self.m.vm.image:
+            image = appliance.load_image(self.m.vm.image)
+            ref = appliance.find_template(self.x, sha256=image.sha256)
+            if ref:
+                say("%s: imported earlier" % image.describe())
+            else:
+                sr_ref, sr = self._image_sr(import_host)
+                say("importing %s into SR %r" % (image.describe(), sr["name_label"]))
+                ref = appliance.import_template(self.x, image, sr_ref, self.m.vm.template, self.id, progress=say)
+                say("template %r made (HVM, BIOS boot)" % self.m.vm.template)
+        else:
+            ref = appliance.find_template(self.x, name=self.m.vm.template)
+            if not ref:
+                raise DeployError("the pool has no XOSAN storage VM template (imported appliance or one "
+                                  "named %r)" % self.m.vm.template,
+                                  hint="Give the appliance built by `make appliance`: vm.image in the manifest "
+                                       "or --image build/appliance/manifest.json; it is imported once per pool")
+            say("using template %r" % self.x.call(self.api.VM.get_name_label, ref))
+        self._template_ref = ref
+        return ref
+
+    def _image_sr(self, host):
+        """Where the image goes: vm.image-sr by name, else the master's local SR (the one deploy would
+        use there; the master takes the upload itself), else the first host's."""
+        if self.m.vm.image_sr != "auto":
+            found = [(r, rec) for r, rec in self.x.call(self.api.SR.get_all_records).items()
+                     if rec["name_label"] == self.m.vm.image_sr and rec.get("content_type") != "iso"]
+            if not found:
+                raise DeployError("vm.image-sr: no SR named %r in the pool" % self.m.vm.image_sr,
+                                  hint="Name an SR from xe sr-list, or write vm.image-sr: auto")
+            return found[0]
+        master = self.x.call(self.api.pool.get_master, self.x.call(self.api.pool.get_all)[0])
+        try:
+            return self.local_sr(master, self.x.call(self.api.host.get_record, master))
+        except DeployError:
+            if host is None:
+                ref, rec = self._hosts()[0]
+                return self.local_sr(ref, rec)
+            return host.local_sr, self.x.call(self.api.SR.get_record, host.local_sr)
+
+    def _system_disks_on(self, template, sr):
+        """Whether every disk of ``template`` is on ``sr`` (then a clone is a local, fast copy-on-write)."""
+        for vbd in self.x.call(self.api.VM.get_VBDs, template):
+            vdi = self.x.call(self.api.VBD.get_VDI, vbd)
+            if vdi not in ("", "OpaqueRef:NULL") and self.x.call(self.api.VDI.get_SR, vdi) != sr:
+                return False
+        return True
 
     def storage_vm(self, p, h, net, keys):
         found = [(r, rec) for r, rec in self.mine("VM") if rec["other_config"].get("xosan-host") == h.uuid]
@@ -274,10 +328,18 @@ class Deployment(object):
     def _create_vm(self, p, h, net, keys):
         name = "XOSAN storage VM (%s)" % h.name
         p.info("%s: creating %r, %s data disk on the local SR" % (h.name, name, planner.format_bytes(h.brick_bytes)))
-        vm = self.x.run_async("VM.clone", self._template(), name)
+        template = self.template()
+        # The system disk must live on the host's own local SR: a storage VM has to boot with
+        # every other host down. VM.copy puts full disks there; a clone stays on the template's SR.
+        if self._system_disks_on(template, h.local_sr):
+            vm = self.x.run_async("VM.clone", template, name)
+        else:
+            p.info("%s: copying the template's system disk to the local SR" % h.name)
+            vm = self.x.run_async("VM.copy", template, name, h.local_sr)
         vdi = None
         try:
             api = self.api
+            self.x.call(api.VM.set_is_a_template, vm, False)
             self.x.call(api.VM.set_affinity, vm, h.ref)
             mem = str(self.m.vm.memory)
             self.x.call(api.VM.set_memory_limits, vm, mem, mem, mem, mem)
@@ -302,12 +364,15 @@ class Deployment(object):
             self.x.call(api.VM.add_to_other_config, vm, "xosan-host", h.uuid)
             self.x.call(api.VM.add_to_other_config, vm, TAG, self.id)
         except XosanError:
-            for fn, ref in ((api.VM.destroy, vm), (api.VDI.destroy, vdi)):
-                if ref:
-                    try:
-                        self.x.call(fn, ref)
-                    except XosanError:
-                        pass
+            try:  # with its copied system disk and, once attached, the data disk
+                self.destroy_vm(vm, self.x.call(api.VM.get_record, vm))
+            except XosanError:
+                pass
+            if vdi:
+                try:
+                    self.x.call(api.VDI.destroy, vdi)
+                except XosanError:
+                    pass
             raise
         return vm
 
@@ -432,7 +497,7 @@ class Deployment(object):
 
     def rollback(self, force=False):
         """Remove what this deployment made, newest first. Refuses while the SR holds VDIs."""
-        p = Progress(4, self.out)
+        p = Progress(5, self.out)
         p.step("SR")
         for sr, rec in self.mine("SR"):
             vdis = [v for v in self.x.call(self.api.SR.get_VDIs, sr)]
@@ -455,6 +520,11 @@ class Deployment(object):
             p.info("destroyed %r" % rec["name_label"])
         for vdi, _ in self.mine("VDI"):  # disks of VMs that never got whole
             self.x.call(self.api.VDI.destroy, vdi)
+        p.step("storage VM template")
+        for ref, rec in appliance.templates(self.x):
+            if rec["other_config"].get(appliance.IMPORTED_BY_KEY) == self.id:
+                appliance.remove_template(self.x, ref)
+                p.info("destroyed %r (imported by this deployment) and its disk" % rec["name_label"])
         p.step("storage network")
         for net, rec in self.mine("network"):
             for pif in rec["PIFs"]:

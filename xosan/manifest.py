@@ -80,7 +80,7 @@ SCHEMA = (
     ("layout", None),
     ("disperse", (("data", None), ("redundancy", None))),
     ("witness", None),
-    ("vm", (("template", None), ("memory", None), ("vcpus", None))),
+    ("vm", (("template", None), ("image", None), ("image-sr", None), ("memory", None), ("vcpus", None))),
     ("volume", None),
     ("sr-name", None),
 )
@@ -106,6 +106,8 @@ FLAG_KEYS = (
     ("disperse_redundancy", "disperse.redundancy"),
     ("witness", "witness"),
     ("template", "vm.template"),
+    ("image", "vm.image"),
+    ("image_sr", "vm.image-sr"),
     ("memory", "vm.memory"),
     ("vcpus", "vm.vcpus"),
     ("volume", "volume"),
@@ -141,6 +143,8 @@ _EXAMPLES = {
     "disperse.redundancy": "1",
     "witness": "10.0.50.9",
     "vm.template": DEFAULT_TEMPLATE,
+    "vm.image": "/root/xosan-appliance/manifest.json",
+    "vm.image-sr": AUTO,
     "vm.memory": "1G",
     "vm.vcpus": "2",
     "volume": DEFAULT_VOLUME,
@@ -264,15 +268,21 @@ class DisperseSpec(object):
 
 
 class VMSpec(object):
-    """The storage VMs: ``template`` name-label, ``memory`` in bytes, ``vcpus``."""
+    """The storage VMs: ``template`` name-label, ``memory`` in bytes, ``vcpus``; ``image``: the
+    appliance (VHD or its manifest.json, an absolute path) to import when the pool has no template
+    of it, or None; ``image_sr``: the SR name-label to import it into, or "auto"."""
 
-    def __init__(self, template=DEFAULT_TEMPLATE, memory=DEFAULT_MEMORY, vcpus=DEFAULT_VCPUS):
+    def __init__(self, template=DEFAULT_TEMPLATE, memory=DEFAULT_MEMORY, vcpus=DEFAULT_VCPUS, image=None,
+                 image_sr=AUTO):
         self.template = template
         self.memory = memory
         self.vcpus = vcpus
+        self.image = image
+        self.image_sr = image_sr
 
     def __repr__(self):
-        return "VMSpec(template=%r, memory=%r, vcpus=%r)" % (self.template, self.memory, self.vcpus)
+        return "VMSpec(template=%r, memory=%r, vcpus=%r, image=%r, image_sr=%r)" % (
+            self.template, self.memory, self.vcpus, self.image, self.image_sr)
 
 
 class Manifest(object):
@@ -435,7 +445,8 @@ def to_dict(manifest):
         "disperse": (None if m.disperse is None
                      else {"data": m.disperse.data, "redundancy": m.disperse.redundancy}),
         "witness": m.witness,
-        "vm": {"template": m.vm.template, "memory": format_size(m.vm.memory), "vcpus": m.vm.vcpus},
+        "vm": {"template": m.vm.template, "image": m.vm.image, "image-sr": m.vm.image_sr,
+               "memory": format_size(m.vm.memory), "vcpus": m.vm.vcpus},
         "volume": m.volume,
         "sr-name": m.sr_name,
     }
@@ -813,7 +824,8 @@ class _Checker(object):
         witness = self.witness(hosts, layout, network, count)
         vm = VMSpec(self.text("vm.template", DEFAULT_TEMPLATE),
                     self.size("vm.memory", DEFAULT_MEMORY, MIN_MEMORY, MAX_MEMORY),
-                    self.integer("vm.vcpus", DEFAULT_VCPUS, MIN_VCPUS, MAX_VCPUS))
+                    self.integer("vm.vcpus", DEFAULT_VCPUS, MIN_VCPUS, MAX_VCPUS),
+                    self.image_path(), self.text("vm.image-sr", AUTO))
         volume = self.text("volume", DEFAULT_VOLUME)
         if not _VOLUME_NAME.match(volume):
             self.fail("volume", "is `%s`, not a GlusterFS volume name" % volume,
@@ -822,6 +834,16 @@ class _Checker(object):
         sr_name = self.text("sr-name", DEFAULT_SR_NAME)
         return Manifest(self.source, pool, hosts, storage, network, layout, disperse, witness, vm,
                         volume, sr_name, self.locations)
+
+    def image_path(self):
+        """vm.image as an absolute path: relative to the manifest's folder (to the current one for flags)."""
+        text = self.text("vm.image", None, optional=True)
+        if text is None:
+            return None
+        text = os.path.expanduser(text)
+        if not os.path.isabs(text) and not self.flags and self.source not in ("<string>",):
+            text = os.path.join(os.path.dirname(os.path.abspath(self.source)), text)
+        return os.path.abspath(text)
 
     def pool(self):
         master = self.text("pool.master", DEFAULT_MASTER)

@@ -25,6 +25,8 @@ def register(subparsers):
     run = sub.add_parser("run", help="the main job: a simulated pool, xosan deploy on it, a VDI, status")
     run.add_argument("--hosts", type=int, default=3)
     run.add_argument("--subnet", default="10.250.0")
+    run.add_argument("--image", help="appliance to import (build/appliance/manifest.json after make appliance); "
+                                     "default: a small stand-in VHD (the lab's storage VMs never boot it)")
     run.set_defaults(func=cmd_run)
 
     up = sub.add_parser("up", help="start the nodes and a started volume (idempotent)")
@@ -134,7 +136,7 @@ def render_status(lab, volume=None):
 def cmd_run(args):
     _require_root()
     from xosan.lab import demo
-    return demo.run(args.workdir, hosts=args.hosts, subnet=args.subnet)
+    return demo.run(args.workdir, hosts=args.hosts, subnet=args.subnet, image=args.image)
 
 
 def cmd_status(args):

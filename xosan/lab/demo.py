@@ -16,6 +16,7 @@ import time
 
 from xosan.lab.cluster import Lab
 from xosan.lab.node import LabError
+from xosan.lab.standin import make_standin
 from xosan.xapi import Xapi
 
 GiB = 1024 ** 3
@@ -32,7 +33,7 @@ def _run_cli(args, check=True):
     return rc
 
 
-def write_manifest(path, url, password_file, subnet, hosts):
+def write_manifest(path, url, password_file, subnet, hosts, image):
     with open(path, "w") as fh:
         fh.write("""# The lab's deployment manifest (written by xosan lab run).
 pool:
@@ -49,9 +50,10 @@ network:
 layout: auto
 vm:
   template: XOSAN storage VM
+  image: %s
 volume: xosan
 sr-name: XOSAN
-""" % (url, password_file, subnet))
+""" % (url, password_file, subnet, image))
 
 
 def start_simulator(workdir, hosts, subnet, password_file, timeout=30):
@@ -69,7 +71,7 @@ def start_simulator(workdir, hosts, subnet, password_file, timeout=30):
     raise LabError("the XAPI simulator did not start; see %s/xapi-sim.log" % workdir)
 
 
-def run(workdir, hosts=3, subnet="10.250.0"):
+def run(workdir, hosts=3, subnet="10.250.0", image=None):
     t0 = time.time()
     old = Lab.load(workdir)
     if old is not None:
@@ -85,7 +87,14 @@ def run(workdir, hosts=3, subnet="10.250.0"):
     print("== 1. a simulated pool of %d hosts (XAPI simulator, storage network %s.0/24)" % (hosts, subnet))
     url = start_simulator(workdir, hosts, subnet, password_file)
     print("XAPI at %s" % url)
-    write_manifest(manifest, url, password_file, subnet, hosts)
+    if image:
+        image = os.path.abspath(image)
+        print("Appliance to import: %s" % image)
+    else:
+        image = make_standin(os.path.join(workdir, "appliance"))
+        print("Appliance to import: a stand-in VHD, %s (make lab APPLIANCE=build/appliance/manifest.json "
+              "imports the real one)" % os.path.dirname(image))
+    write_manifest(manifest, url, password_file, subnet, hosts, image)
     state_dir = os.path.join(workdir, "state")
 
     print("\n== 2. plan and deploy, with the xosan command itself")

@@ -1,7 +1,7 @@
 """A lab storage node: what a storage VM is on a real pool, as a network namespace.
 
 Each node has its own IP on the lab bridge, a private mount namespace in which
-/var/lib/glusterd, /run and /var/log/glusterfs are the node's own folders, a
+/var/lib/glusterd, /run and /var/log/glusterfs are the node's own folders (and /tmp a tmpfs), a
 brick on XFS (a sparse file on a loop device, mounted only inside the node)
 and glusterd from Debian's glusterfs-server. Every process of a node lives in
 its network namespace, so stopping it means killing exactly the pids that
@@ -18,6 +18,8 @@ from xosan.errors import CommandFailed, XosanError
 from xosan.lab import netns
 from xosan.lab.netns import link_exists, netns_exists, netns_pids, sh  # noqa: F401 (used by the lab)
 from xosan.storage_vm import BRICK_ROOT, glusterd_vol
+
+NODE_DIR_INSIDE = "/srv/xosan-node"  # the node's folder, as its own processes see it
 
 SYSTEM_GLUSTERD_DIR = "/var/lib/glusterd"
 
@@ -187,10 +189,11 @@ class LabNode(object):
             sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.name, "-f", key])
         with open(os.path.join(d, "authorized_keys"), "w") as fh:
             fh.write("".join(k.strip() + "\n" for k in authorized_keys))
+        inside = NODE_DIR_INSIDE + "/ssh"  # sshd reads these after /tmp is the node's own
         with open(os.path.join(d, "sshd_config"), "w") as fh:
             fh.write("\n".join([
-                "ListenAddress %s" % self.ip, "Port 22", "HostKey %s" % key,
-                "PidFile /run/sshd.pid", "AuthorizedKeysFile %s/authorized_keys" % d,
+                "ListenAddress %s" % self.ip, "Port 22", "HostKey %s/ssh_host_ed25519_key" % inside,
+                "PidFile /run/sshd.pid", "AuthorizedKeysFile %s/authorized_keys" % inside,
                 "PermitRootLogin prohibit-password", "PasswordAuthentication no",
                 "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
                 "PrintMotd no", "AcceptEnv no", ""]))
@@ -201,13 +204,20 @@ class LabNode(object):
                  "mount --bind %s/glusterd /var/lib/glusterd" % d,
                  "mount --bind %s/run /run" % d,
                  "mount --bind %s/log /var/log/glusterfs" % d]
-        lines += ["mount -t tmpfs -o size=1m,mode=0755 xosan-srv /srv", "mkdir -p %s" % self.brick_mount]
+        lines += ["mount -t tmpfs -o size=1m,mode=0755 xosan-srv /srv", "mkdir -p %s" % self.brick_mount,
+                  "mkdir -p %s" % NODE_DIR_INSIDE, "mount --bind %s %s" % (d, NODE_DIR_INSIDE)]
         if self.state["use_loop"]:
             lines.append("mount -t xfs -o noatime,inode64 %s %s" % (self.state["loopdev"], self.brick_mount))
         else:
             lines.append("mount --bind %s %s" % (self.brick_folder, self.brick_mount))
-        lines += ["mkdir -p /run/sshd", "/usr/sbin/sshd -f %s/sshd_config -E %s/log/sshd.log" % (self.ssh_dir, d),
-                  "exec glusterd -N -f %s/glusterd.vol" % d]
+        # glusterd writes temporary volfiles under fixed names in /tmp (/tmp/<vol>.tcp-fuse.vol on
+        # add-brick): nodes sharing the machine's /tmp overwrite each other's and a commit fails.
+        # A storage VM has its own /tmp; so does a node. From here on the node's folder (which may
+        # be under /tmp, as in the tests) is reached at NODE_DIR_INSIDE.
+        lines += ["mount -t tmpfs -o size=64m,mode=1777 xosan-tmp /tmp"]
+        lines += ["mkdir -p /run/sshd",
+                  "/usr/sbin/sshd -f {0}/ssh/sshd_config -E {0}/log/sshd.log".format(NODE_DIR_INSIDE),
+                  "exec glusterd -N -f %s/glusterd.vol" % NODE_DIR_INSIDE]
         return "; ".join(lines)
 
     def start(self, authorized_keys=(), timeout=30.0):

@@ -1,10 +1,19 @@
 """The lab's XAPI: a simulated pool whose storage VMs are real lab nodes.
 
 On top of XapiSim's object store it behaves like xapi where XOSAN depends on it:
-- VM.start / start_on of a VM cloned from the lab's appliance template starts a
-  lab node (netns + glusterd + sshd), configured from the VM's xenstore_data
-  exactly as the storage VM appliance reads it (xosan.storage_vm);
-  clean/hard shutdown stop it, destroy removes it with its brick;
+- the pool starts with no XOSAN template: deploy uploads the appliance VHD
+  (PUT /import_raw_vdi, stored as a file) and makes the template with VM.create
+  and VBD.create, which check the fields xapi requires;
+- VM.clone / VM.copy copy the VM's disks (clone on their SR, copy onto the SR
+  given) with their content;
+- VM.start / start_on refuses, as xapi does, a VM whose disks are on another
+  host's local SR (VM_REQUIRES_SR); a VM whose boot disk holds an uploaded VHD
+  and boots it through the BIOS "boots the appliance": a lab node (netns +
+  glusterd + sshd) configured from the VM's xenstore_data exactly as the
+  appliance's first-boot script reads it (xosan.storage_vm). The lab never runs
+  the image itself: a storage VM is a network namespace (`make appliance-test`
+  boots the real image in qemu). Clean/hard shutdown stop the node, destroy
+  removes it with its brick;
 - SR.create, SR.probe, SR.scan, SR.destroy, PBD.plug/unplug, VDI.create/destroy/
   snapshot/clone on an SR of type xosan run drivers/XOSANSR.py as xapi runs a
   SMAPIv1 driver, as the host concerned: inside that host's network namespace,
@@ -17,6 +26,7 @@ VLAN tags are not simulated: every storage network is the lab bridge.
 import base64
 import ipaddress
 import os
+import shutil
 import uuid as uuidlib
 
 from xosan.lab.host import LabHost
@@ -26,8 +36,27 @@ from xosan.lab.xapi_sim import XapiFailure, XapiSim
 from xosan.storage_vm import from_xenstore_data
 
 GiB = 1024 ** 3
-APPLIANCE_KEY = "xosan-lab-appliance"
 SM_SESSION = "OpaqueRef:lab-sm-session"
+NULL = "OpaqueRef:NULL"
+
+# Fields of VM/VBD/VDI.create that have no default in xapi's datamodel (ocaml/idl/datamodel_*.ml):
+# a record without one of them is refused, so the records XOSAN sends are held to xapi's rules.
+VM_REQUIRED = ("user_version", "is_a_template", "affinity", "memory_static_max", "memory_dynamic_max",
+               "memory_dynamic_min", "memory_static_min",
+               "VCPUs_params", "VCPUs_max", "VCPUs_at_startup", "actions_after_shutdown",
+               "actions_after_reboot", "actions_after_crash", "PV_bootloader", "PV_kernel", "PV_ramdisk",
+               "PV_args", "PV_bootloader_args", "PV_legacy_args", "HVM_boot_policy", "HVM_boot_params",
+               "platform", "PCI_bus", "other_config", "recommendations")
+VBD_REQUIRED = ("VM", "VDI", "userdevice", "bootable", "mode", "type", "empty", "other_config",
+                "qos_algorithm_type", "qos_algorithm_params")
+VDI_REQUIRED = ("SR", "virtual_size", "type", "sharable", "read_only", "other_config")
+
+
+def _require(fields, record):
+    """xapi's server stubs look every constructor field up and fail on the first one missing."""
+    for f in fields:
+        if f not in record:
+            raise XapiFailure("INTERNAL_ERROR", "Dispatcher_FieldNotFound(\"%s\")" % f)
 
 
 def _bool(v):
@@ -36,7 +65,7 @@ def _bool(v):
 
 class LabXapi(XapiSim):
     def __init__(self, lab, url=None, hosts=3, local_sr_size=40 * GiB, password="xosan"):
-        XapiSim.__init__(self, password=password)
+        XapiSim.__init__(self, password=password, store_dir=os.path.join(lab.state["workdir"], "xapi-vdis"))
         self.lab = lab
         self.url = url
         self.faults = {"unreachable": set()}  # VM name labels whose node starts cut off
@@ -68,18 +97,14 @@ class LabXapi(XapiSim):
             sr = self.add("SR", {"name_label": "Local storage", "type": "lvm", "shared": False,
                                  "content_type": "user", "physical_size": str(local_sr_size),
                                  "physical_utilisation": str(4 * GiB), "virtual_allocation": str(4 * GiB),
-                                 "PBDs": [], "VDIs": [], "sm_config": {}, "other_config": {}, "tags": []})
+                                 "PBDs": [], "VDIs": [], "sm_config": {"allocation": "thick", "use_vhd": "true"},
+                                 "other_config": {}, "tags": []})
             pbd = self.add("PBD", {"host": host, "SR": sr, "device_config": {"device": "/dev/sda3"},
                                    "currently_attached": True, "other_config": {}})
             self.db["SR"][sr]["PBDs"].append(pbd)
             self.db["host"][host]["PBDs"].append(pbd)
         self.pool = self.add("pool", {"name_label": "XOSAN lab pool", "master": self.hosts[0],
                                       "other_config": {}, "default_SR": "OpaqueRef:NULL", "ha_enabled": False})
-        self.add("VM", {"name_label": "XOSAN storage VM", "is_a_template": True, "is_control_domain": False,
-                        "power_state": "Halted", "other_config": {APPLIANCE_KEY: "true"}, "xenstore_data": {},
-                        "VBDs": [], "VIFs": [], "affinity": "OpaqueRef:NULL", "memory_static_max": str(GiB),
-                        "VCPUs_max": "2", "VCPUs_at_startup": "2", "tags": [], "resident_on": "OpaqueRef:NULL",
-                        "name_description": "the lab's storage VM appliance"})
         self.add("SM", {"type": "xosan", "name_label": "XOSAN", "driver_filename": "/opt/xensource/sm/XOSANSR"})
 
     # -- running the driver as a host ------------------------------------------------------------
@@ -206,6 +231,7 @@ class LabXapi(XapiSim):
     # -- VDI ---------------------------------------------------------------------------------------
 
     def _VDI_create(self, record):
+        _require(VDI_REQUIRED, record)
         sr = record["SR"]
         srrec = self.record("SR", sr)
         if srrec["type"] != "xosan":
@@ -234,7 +260,12 @@ class LabXapi(XapiSim):
             self._sr_call(rec["SR"], "vdi_delete", vdi_uuid=rec["uuid"], vdi_ref=vdi)
         else:
             with self.lock:
+                if any(self.db["VBD"].get(v, {}).get("currently_attached") for v in rec.get("VBDs", [])):
+                    raise XapiFailure("VDI_IN_USE", vdi, "destroy")
                 del self.db["VDI"][vdi]
+                path = self.content.pop(rec["uuid"], None)
+            if path and os.path.exists(path):
+                os.unlink(path)
         return ""
 
     def _vdi_copy(self, vdi, command):
@@ -251,25 +282,75 @@ class LabXapi(XapiSim):
 
     # -- VM, VBD, VIF ------------------------------------------------------------------------------
 
-    def _VM_clone(self, vm, new_name):
+    def _VM_create(self, record):
+        _require(VM_REQUIRED, record)
         with self.lock:
-            rec = dict(self.record("VM", vm))
-            rec.update({"name_label": new_name, "is_a_template": False, "power_state": "Halted",
-                        "VBDs": [], "VIFs": [], "other_config": dict(rec.get("other_config", {})),
-                        "xenstore_data": dict(rec.get("xenstore_data", {})), "tags": list(rec.get("tags", []))})
-            rec.pop("uuid", None)
+            rec = dict({"name_description": "", "xenstore_data": {}, "tags": [], "is_control_domain": False,
+                        "resident_on": NULL, "blocked_operations": {}}, **record)
+            rec.update({"power_state": "Halted", "VBDs": [], "VIFs": []})
             return self.add("VM", rec)
 
+    def _VM_clone(self, vm, new_name):
+        return self._vm_copy(vm, new_name, None)
+
     def _VM_copy(self, vm, new_name, sr):
-        return self._VM_clone(vm, new_name)
+        """A full copy; its disks go to ``sr`` (OpaqueRef:NULL: next to the originals)."""
+        return self._vm_copy(vm, new_name, None if sr in ("", NULL) else sr)
+
+    def _vm_copy(self, vm, new_name, sr):
+        """What clone and copy share here: a new VM (still a template if the original is one, as in
+        xapi) with copies of the original's disks and their content; the VIFs are not copied."""
+        with self.lock:
+            orig = self.record("VM", vm)
+            if orig["power_state"] != "Halted":
+                raise XapiFailure("VM_BAD_POWER_STATE", vm, "halted", orig["power_state"].lower())
+            if sr is not None:
+                self.record("SR", sr)
+            rec = dict(orig)
+            rec.update({"name_label": new_name, "power_state": "Halted", "VBDs": [], "VIFs": [],
+                        "other_config": dict(orig.get("other_config", {})), "resident_on": NULL,
+                        "xenstore_data": dict(orig.get("xenstore_data", {})), "tags": list(orig.get("tags", []))})
+            rec.pop("uuid", None)
+            new = self.add("VM", rec)
+            for vbd in orig["VBDs"]:
+                vbd_rec = dict(self.db["VBD"][vbd])
+                vdi = vbd_rec.get("VDI")
+                if vdi in self.db["VDI"]:
+                    vbd_rec["VDI"] = self._copy_vdi(vdi, sr or self.db["VDI"][vdi]["SR"])
+                vbd_rec["VM"] = new
+                vbd_rec["currently_attached"] = False
+                vbd_rec.pop("uuid", None)
+                self._VBD_create(vbd_rec)
+            return new
+
+    def _copy_vdi(self, vdi, sr):
+        src = self.db["VDI"][vdi]
+        if self.db["SR"][src["SR"]]["type"] == "xosan" or self.db["SR"][sr]["type"] == "xosan":
+            raise XapiFailure("INTERNAL_ERROR", "the lab copies VM disks between local SRs only")
+        rec = dict(src)
+        rec.update({"SR": sr, "VBDs": [], "location": str(uuidlib.uuid4()), "other_config": {},
+                    "sm_config": {}, "tags": [], "uuid": str(uuidlib.uuid4())})
+        ref = self.add("VDI", rec)
+        path = self.content.get(src["uuid"])
+        if path:
+            copy = os.path.join(self.store_dir, rec["uuid"] + os.path.splitext(path)[1])
+            try:  # nothing writes an uploaded image here: a hard link is a copy that costs nothing
+                os.link(path, copy)
+            except OSError:
+                shutil.copyfile(path, copy)
+            self.content[rec["uuid"]] = copy
+        return ref
 
     def _VM_provision(self, vm):
         self.record("VM", vm)
         return ""
 
     def _VBD_create(self, record):
+        _require(VBD_REQUIRED, record)
         with self.lock:
             self.record("VM", record["VM"])
+            if record["VDI"] not in ("", NULL):
+                self.record("VDI", record["VDI"])
             rec = dict({"other_config": {}, "currently_attached": False, "mode": "RW", "type": "Disk",
                         "bootable": False, "empty": False}, **record)
             ref = self.add("VBD", rec)
@@ -306,12 +387,34 @@ class LabXapi(XapiSim):
             raise XapiFailure("VM_IS_TEMPLATE", vm)
         if rec["power_state"] == "Running":
             raise XapiFailure("VM_BAD_POWER_STATE", vm, "halted", "running")
-        if rec.get("other_config", {}).get(APPLIANCE_KEY) == "true":
+        self._check_disks_reachable(vm, rec, host)
+        if self._boots_an_image(rec):
             self._boot_appliance(vm, rec)
         with self.lock:
             rec["power_state"] = "Running"
             rec["resident_on"] = host
         return ""
+
+    def _check_disks_reachable(self, vm, rec, host):
+        for vbd in rec["VBDs"]:
+            vdi = self.db["VBD"][vbd].get("VDI")
+            if vdi not in self.db["VDI"]:
+                continue
+            sr = self.db["VDI"][vdi]["SR"]
+            srrec = self.db["SR"][sr]
+            if not srrec["shared"] and not any(self.db["PBD"][p]["host"] == host for p in srrec["PBDs"]):
+                raise XapiFailure("VM_REQUIRES_SR", vm, sr)
+
+    def _boots_an_image(self, rec):
+        """An HVM guest whose bootable disk 0 holds an uploaded VHD."""
+        if rec.get("HVM_boot_policy") != "BIOS order" or "c" not in rec.get("HVM_boot_params", {}).get("order", ""):
+            return False
+        for vbd in rec["VBDs"]:
+            v = self.db["VBD"][vbd]
+            if v.get("userdevice") == "0" and _bool(v.get("bootable")) and v.get("VDI") in self.db["VDI"]:
+                path = self.content.get(self.db["VDI"][v["VDI"]]["uuid"], "")
+                return path.endswith(".vhd") and os.path.exists(path)
+        return False
 
     def _boot_appliance(self, vm, rec):
         """What the appliance does at boot, done by the lab: read vm-data, bring up a node."""
@@ -320,7 +423,7 @@ class LabXapi(XapiSim):
             if not cfg.get(key):
                 raise XapiFailure("INTERNAL_ERROR", "lab appliance %s: no vm-data/xosan/%s" % (rec["name_label"], key))
         data = [self.db["VDI"][self.db["VBD"][v]["VDI"]] for v in rec["VBDs"]
-                if self.db["VBD"][v].get("VDI") in self.db["VDI"]]
+                if self.db["VBD"][v].get("VDI") in self.db["VDI"] and self.db["VBD"][v].get("userdevice") != "0"]
         if not data:
             raise XapiFailure("INTERNAL_ERROR", "lab appliance %s has no data disk" % rec["name_label"])
         brick_size = max(int(d["virtual_size"]) for d in data)
@@ -372,7 +475,10 @@ class LabXapi(XapiSim):
             self.lab.save()
         with self.lock:
             for vbd in rec["VBDs"]:
-                self.db["VBD"].pop(vbd, None)
+                gone = self.db["VBD"].pop(vbd, None) or {}
+                vdi = self.db["VDI"].get(gone.get("VDI"))
+                if vdi and vbd in vdi.get("VBDs", []):
+                    vdi["VBDs"].remove(vbd)
             for vif in rec["VIFs"]:
                 net = self.db["VIF"].get(vif, {}).get("network")
                 if net in self.db["network"] and vif in self.db["network"][net].get("VIFs", []):

@@ -6,10 +6,21 @@ add_to_<field>, remove_from_<field>) for the classes XOSAN uses, plus the few
 special calls the SM framework makes (VDI.db_introduce / db_forget). Failures
 come back as XAPI does: {"Status": "Failure", "ErrorDescription": [code, ...]}.
 Only what the project uses is here; anything else answers MESSAGE_METHOD_UNKNOWN.
+
+Next to XML-RPC it serves xapi's disk upload, ``PUT /import_raw_vdi?session_id=
+&vdi=&format=vhd|raw[&task_id=]``, the way xapi's handler answers
+(ocaml/xapi/import_raw_vdi.ml): 401 for a bad session, 404 for an unknown format,
+411 without Content-Length (xapi's vhd-tool needs the stream size), 500 for a
+VDI that is not there; otherwise 200 and the outcome in the task: the body is
+stored as the VDI's content (a file in ``store_dir``) and a VHD that does not
+parse or does not fit the VDI fails the task with VDI_IO_ERROR.
 """
 
+import os
+import tempfile
 import threading
 import uuid as uuidlib
+from urllib.parse import parse_qs, urlsplit
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 from socketserver import ThreadingMixIn
 
@@ -31,13 +42,15 @@ class XapiFailure(Exception):
 class XapiSim(object):
     """The object database and call dispatch, independent of the transport."""
 
-    def __init__(self, username="root", password="xosan"):
+    def __init__(self, username="root", password="xosan", store_dir=None):
         self.username = username
         self.password = password
         self.lock = threading.RLock()
         self.db = dict((cls, {}) for cls in CLASSES)
         self.sessions = {}
         self.calls = []  # (method, args) for tests that check what was asked
+        self.store_dir = store_dir  # made on the first upload when None
+        self.content = {}  # VDI uuid -> file holding what was uploaded into it
 
     # -- records ---------------------------------------------------------------------------
 
@@ -156,6 +169,71 @@ class XapiSim(object):
                     return ""
         raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
 
+    # -- HTTP: the disk upload ------------------------------------------------------------------------
+
+    def import_raw_vdi(self, query, body, length):
+        """``PUT /import_raw_vdi``: (HTTP status, text). ``body`` is a file to read ``length`` bytes from."""
+        from xosan import vhd
+        self.calls.append(("PUT /import_raw_vdi", dict(query)))
+        session, vdi, fmt, task = (query.get(k) for k in ("session_id", "vdi", "format", "task_id"))
+        if task and task not in self.db["task"]:
+            return 404, "no task %s" % task
+        if session not in self.sessions:
+            if task:
+                self._finish_task(task, "failure", error=["SESSION_AUTHENTICATION_FAILED"])
+            return 401, "Unauthorised"
+        if (fmt or "raw").lower() not in ("raw", "vhd"):
+            return 404, "Unknown format %s" % fmt
+        if vdi not in self.db["VDI"]:
+            return 500, "Internal error: no VDI %s" % vdi
+        try:
+            rec = self.db["VDI"][vdi]
+            if self.store_dir is None:
+                self.store_dir = tempfile.mkdtemp(prefix="xapi-sim-vdis-")
+            os.makedirs(self.store_dir, exist_ok=True)
+            path = os.path.join(self.store_dir, "%s.%s" % (rec["uuid"], fmt))
+            tmp = path + ".part"
+            with open(tmp, "wb") as out:
+                left = length
+                while left > 0:
+                    chunk = body.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    left -= len(chunk)
+            if left:
+                os.unlink(tmp)
+                raise XapiFailure("INTERNAL_ERROR", "upload ended after %d of %d bytes" % (length - left, length))
+            size = length
+            if fmt == "vhd":
+                try:
+                    size = vhd.read_info(tmp).virtual_size
+                except vhd.VhdError as exc:
+                    os.unlink(tmp)
+                    raise XapiFailure("VDI_IO_ERROR", "not a valid VHD: %s" % exc.message)
+            if size > int(rec["virtual_size"]):  # xapi does not check: a write past the end fails
+                os.unlink(tmp)
+                raise XapiFailure("VDI_IO_ERROR", "Device I/O errors")
+            os.rename(tmp, path)
+            with self.lock:
+                self.content[rec["uuid"]] = path
+        except XapiFailure as exc:
+            if task:
+                self._finish_task(task, "failure", error=exc.description)
+            return 200, ""  # xapi has sent its 200 before it reads the body
+        if task:
+            self._finish_task(task, "success", result="<value>%s</value>" % vdi)
+        return 200, ""
+
+    def _finish_task(self, task, status, error=(), result=""):
+        with self.lock:
+            self.db["task"][task].update({"status": status, "progress": 1.0, "error_info": list(error),
+                                          "result": result})
+
+    def _task_create(self, label, description=""):
+        return self.add("task", {"name_label": label, "name_description": description, "status": "pending",
+                                 "progress": 0.0, "result": "", "error_info": [], "other_config": {}})
+
     # -- special calls the SM framework makes -------------------------------------------------------
 
     def _task_destroy(self, task):
@@ -196,6 +274,24 @@ class _Handler(SimpleXMLRPCRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def do_PUT(self):
+        parts = urlsplit(self.path)
+        query = dict((k, v[0]) for k, v in parse_qs(parts.query).items())
+        if parts.path != "/import_raw_vdi":
+            status, text = 404, "no handler for %s" % parts.path
+        elif "Content-Length" not in self.headers:
+            status, text = 411, "Content-Length required"
+        else:
+            status, text = self.server.sim.import_raw_vdi(query, self.rfile, int(self.headers["Content-Length"]))
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+        self.close_connection = True
+
 
 class _Server(ThreadingMixIn, SimpleXMLRPCServer):
     daemon_threads = True
@@ -209,6 +305,7 @@ class XapiSimServer(object):
         self.server = _Server((address, port), requestHandler=_Handler, allow_none=True,
                               logRequests=False)
         self.server.register_instance(_Dispatcher(self.sim))
+        self.server.sim = self.sim
         self.thread = None
 
     @property
