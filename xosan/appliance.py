@@ -51,9 +51,13 @@ class Image(object):
     size = property(lambda self: self.info.file_size)
 
     def describe(self):
-        return "%s version %s (%s, %d MiB, %d MiB virtual)" % (
+        return "%s version %s (%s, %s, %s virtual)" % (
             self.manifest.get("name", "XOSAN storage VM"), self.version, os.path.basename(self.path),
-            self.size // MiB, self.virtual_size // MiB)
+            _size(self.size), _size(self.virtual_size))
+
+
+def _size(n):
+    return "%d MiB" % (n // MiB) if n >= MiB else "%d KiB" % max(1, n // 1024)
 
 
 def sha256_file(path, chunk=4 * MiB):
@@ -220,8 +224,8 @@ def _upload(x, vdi, image, say, host=None):
         tenth = done * 10 // total
         if tenth not in marks and (tenth % 2 == 0 or done == total):
             marks.add(tenth)
-            say("uploading %s: %d%% (%d of %d MiB)" % (os.path.basename(image.path), done * 100 // total,
-                                                      done // MiB, total // MiB))
+            say("uploading %s: %d%% (%s of %s)" % (os.path.basename(image.path), done * 100 // total,
+                                                  _size(done), _size(total)))
 
     try:
         x.upload("/import_raw_vdi", {"vdi": vdi, "format": "vhd", "task_id": task}, image.path, progress=sent,
