@@ -125,7 +125,7 @@ def test_load_image_from_the_manifest_the_vhd_or_the_folder(image):
 
 def test_load_image_refuses_what_does_not_match(image, tmp_path):
     folder = os.path.dirname(image)
-    with pytest.raises(appliance.ApplianceError, match="vm.image: .* does not exist"):
+    with pytest.raises(appliance.ApplianceError, match="nowhere/manifest.json does not exist"):
         appliance.load_image(str(tmp_path / "nowhere" / "manifest.json"))
     _rewrite_manifest(image, sha256="0" * 64)
     with pytest.raises(appliance.ApplianceError, match="sha256") as err:
@@ -290,3 +290,28 @@ def test_the_built_image_imports_and_copies(pool):
     [cvbd] = sim.db["VM"][copy]["VBDs"]
     assert sim.db["VDI"][sim.db["VBD"][cvbd]["VDI"]]["SR"] == sr3
     print("imported %s in %.1f s (sha256 check + upload)" % (img.describe(), took))
+
+
+def test_deploy_names_the_manifest_key_and_line_of_a_bad_image(pool, tmp_path, image):
+    from xosan import manifest
+    from xosan.deploy import Deployment
+    path = tmp_path / "xosan.yaml"
+    path.write_text("network:\n  addresses: 10.0.50.0/24\nvm:\n  image: missing/manifest.json\n")
+    d = Deployment(pool, manifest.load(str(path)), state_dir=str(tmp_path / "state"), out=open(os.devnull, "w"))
+    with pytest.raises(manifest.ManifestError) as err:
+        d.template()
+    assert err.value.line == 4 and "`vm.image`" in str(err.value) and "does not exist" in str(err.value)
+    flags = manifest.from_flags(addresses="10.0.50.0/24", image=image, image_sr="Nope")
+    d = Deployment(pool, flags, state_dir=str(tmp_path / "state"), out=open(os.devnull, "w"))
+    with pytest.raises(manifest.ManifestError) as err:
+        d.template()
+    assert "`--image-sr`" in str(err.value) and "'Nope'" in str(err.value)
+    assert pool.sim.db["VDI"] == {} or _puts(pool.sim) == []
+    # with the image and an SR that exists, deploy imports once; a second Deployment finds it
+    flags = manifest.from_flags(addresses="10.0.50.0/24", image=image)
+    first = Deployment(pool, flags, state_dir=str(tmp_path / "state"), out=open(os.devnull, "w")).template()
+    again = Deployment(pool, flags, state_dir=str(tmp_path / "state"), out=open(os.devnull, "w")).template()
+    assert first == again and len(_puts(pool.sim)) == 1
+    # without an image, the imported template is the one used
+    bare = manifest.from_flags(addresses="10.0.50.0/24")
+    assert Deployment(pool, bare, state_dir=str(tmp_path / "state"), out=open(os.devnull, "w")).template() == first

@@ -70,58 +70,65 @@ def sha256_file(path, chunk=4 * MiB):
             h.update(block)
 
 
-def load_image(path, key="vm.image", verify=True):
+def load_image(path, key=None, verify=True):
     # type: (str, str, bool) -> Image
     """The VHD (or its manifest.json) at ``path``, checked against each other before anything is created.
 
-    ``key`` is the manifest key or flag the path came from, for the error message.
+    ``key``, if given, is the manifest key or flag the path came from: messages start with it.
     """
+    try:
+        return _load_image(path, verify)
+    except (ApplianceError, vhd.VhdError) as exc:
+        raise ApplianceError("%s%s" % (key + ": " if key else "", exc.message), exc.hint)
+
+
+def _load_image(path, verify):
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isdir(path):
         path = os.path.join(path, MANIFEST_NAME)
     if not os.path.exists(path):
-        raise ApplianceError("%s: %s does not exist" % (key, path),
+        raise ApplianceError("%s does not exist" % path,
                              hint="Build the appliance with `make appliance` (build/appliance/) or give its path")
     if os.path.basename(path) == MANIFEST_NAME:
         manifest_path = path
-        manifest = _read_manifest(manifest_path, key)
+        manifest = _read_manifest(manifest_path)
         path = os.path.join(os.path.dirname(manifest_path), manifest["vhd"]["file"])
         if not os.path.exists(path):
-            raise ApplianceError("%s: %s names the image %s, which is not there" % (
-                key, manifest_path, manifest["vhd"]["file"]), hint="Keep the VHD next to its manifest.json")
+            raise ApplianceError("%s names the image %s, which is not there" % (manifest_path, manifest["vhd"]["file"]),
+                                 hint="Keep the VHD next to its manifest.json")
     else:
         manifest_path = os.path.join(os.path.dirname(path), MANIFEST_NAME)
         if not os.path.exists(manifest_path):
-            raise ApplianceError("%s: no %s next to %s" % (key, MANIFEST_NAME, path),
+            raise ApplianceError("no %s next to %s" % (MANIFEST_NAME, path),
                                  hint="Keep the manifest.json that `make appliance` wrote next to the VHD")
-        manifest = _read_manifest(manifest_path, key)
+        manifest = _read_manifest(manifest_path)
         if manifest["vhd"]["file"] != os.path.basename(path):
-            raise ApplianceError("%s: %s describes %s, not %s" % (
-                key, manifest_path, manifest["vhd"]["file"], os.path.basename(path)),
+            raise ApplianceError("%s describes %s, not %s" % (
+                manifest_path, manifest["vhd"]["file"], os.path.basename(path)),
                 hint="Give the VHD that manifest describes, or the manifest itself")
     info = vhd.read_info(path)
     if int(manifest["vhd"].get("virtual_bytes", info.virtual_size)) != info.virtual_size:
-        raise ApplianceError("%s: %s is %d bytes virtual, its manifest says %s" % (
-            key, path, info.virtual_size, manifest["vhd"]["virtual_bytes"]),
+        raise ApplianceError("%s is %d bytes virtual, its manifest says %s" % (
+            path, info.virtual_size, manifest["vhd"]["virtual_bytes"]),
             hint="The VHD and manifest.json come from different builds: build again")
     if verify:
         actual = sha256_file(path)
         if actual != manifest["vhd"]["sha256"]:
-            raise ApplianceError("%s: %s has sha256 %s, its manifest says %s" % (
-                key, path, actual, manifest["vhd"]["sha256"]),
+            raise ApplianceError("%s has sha256 %s, its manifest says %s" % (
+                path, actual, manifest["vhd"]["sha256"]),
                 hint="The file is corrupt or from another build: copy or build it again")
     return Image(path, manifest, info)
 
 
-def _read_manifest(path, key):
+def _read_manifest(path):
     try:
         with open(path) as fh:
             manifest = json.load(fh)
     except (OSError, ValueError) as exc:
-        raise ApplianceError("%s: cannot read %s: %s" % (key, path, exc))
+        raise ApplianceError("cannot read %s: %s" % (path, exc))
     vhd_part = manifest.get("vhd") if isinstance(manifest, dict) else None
     if not isinstance(vhd_part, dict) or not all(isinstance(vhd_part.get(k), str) for k in ("file", "sha256")):
-        raise ApplianceError("%s: %s is not an appliance manifest (no vhd.file / vhd.sha256)" % (key, path),
+        raise ApplianceError("%s is not an appliance manifest (no vhd.file / vhd.sha256)" % path,
                              hint="Give the manifest.json that `make appliance` wrote")
     return manifest
 

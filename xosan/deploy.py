@@ -265,7 +265,10 @@ class Deployment(object):
             return self._template_ref
         say = p.info if p else (lambda text: None)
         if self.m.vm.image:
-            image = appliance.load_image(self.m.vm.image)
+            try:
+                image = appliance.load_image(self.m.vm.image)
+            except appliance.ApplianceError as exc:
+                raise self.m.error("vm.image", exc.message, exc.hint)
             ref = appliance.find_template(self.x, sha256=image.sha256)
             if ref:
                 say("%s: imported earlier" % image.describe())
@@ -292,8 +295,8 @@ class Deployment(object):
             found = [(r, rec) for r, rec in self.x.call(self.api.SR.get_all_records).items()
                      if rec["name_label"] == self.m.vm.image_sr and rec.get("content_type") != "iso"]
             if not found:
-                raise DeployError("vm.image-sr: no SR named %r in the pool" % self.m.vm.image_sr,
-                                  hint="Name an SR from xe sr-list, or write vm.image-sr: auto")
+                raise self.m.error("vm.image-sr", "no SR named %r in the pool" % self.m.vm.image_sr,
+                                   "Name an SR from xe sr-list, or auto (the master's local SR)")
             return found[0]
         master = self.x.call(self.api.pool.get_master, self.x.call(self.api.pool.get_all)[0])
         try:
