@@ -247,7 +247,8 @@ def _upload(x, vdi, image, say, host=None):
 
 
 def template_record(name, image):
-    """A complete VM.create record: every field xapi requires, for a 1-vCPU, 1 GiB HVM guest.
+    """A VM.create record for a 1-vCPU, 1 GiB HVM guest: every field xapi's datamodel requires
+    (no default), plus a few with defaults that matter here; nothing deprecated.
 
     deploy sets memory and vCPUs per storage VM from the manifest; these are the template's defaults.
     """
@@ -267,11 +268,7 @@ def template_record(name, image):
         "HVM_boot_policy": HVM_BOOT_POLICY, "HVM_boot_params": dict(HVM_BOOT_PARAMS),
         "HVM_shadow_multiplier": 1.0, "platform": dict(PLATFORM), "PCI_bus": "",
         "other_config": {"xosan-appliance-manifest-built": str(image.manifest.get("built", ""))},
-        "recommendations": "", "xenstore_data": {}, "ha_always_run": False, "ha_restart_priority": "",
-        "tags": [], "blocked_operations": {}, "protection_policy": "OpaqueRef:NULL",
-        "is_snapshot_from_vmpp": False, "appliance": "OpaqueRef:NULL", "start_delay": "0",
-        "shutdown_delay": "0", "order": "0", "suspend_SR": "OpaqueRef:NULL", "version": "0",
-        "generation_id": "", "hardware_platform_version": "0", "has_vendor_device": False,
+        "recommendations": "", "xenstore_data": {}, "tags": [], "has_vendor_device": False,
     }
 
 
