@@ -7,7 +7,7 @@ V3        := $(VENV)/py3
 DOM0_CODE := drivers xosan
 PYTEST_ARGS ?=
 
-.PHONY: all test test36 test3 check36 venv lint deps lab lab-down rpm bench clean appliance appliance-test
+.PHONY: all test test-py test36 test3 check36 venv lint deps lab lab-down rpm bench clean appliance appliance-test
 
 all: test
 
@@ -38,7 +38,10 @@ test36: $(V36)/.ok check36
 test3: $(V3)/.ok
 	$(V3)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS) tests
 
-test: test36 test3
+# Both Pythons (~11 min each here), then the appliance built if absent and booted under qemu (~7 min).
+test: test-py appliance-test
+
+test-py: test36 test3
 
 lint: $(V3)/.ok check36
 	$(V3)/bin/python -m ruff check drivers xosan tests

@@ -37,8 +37,8 @@ FIRSTBOOT = os.path.join(ROOT, "appliance", "rootfs", "usr", "local", "sbin", "x
 BUILD_DIR = os.path.join(ROOT, "build", "appliance")
 
 
-# The boot tests carry @pytest.mark.slow (registered in conftest.py): `make test` deselects them
-# with -m "not slow", `make appliance-test` selects them with -m slow.
+# The boot tests carry @pytest.mark.slow (registered in conftest.py): the two Python suites of `make test`
+# leave them out (-m "not slow"); its last step, `make appliance-test`, runs them (-m slow) once.
 
 
 def run(argv, check=True, **kw):
