@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from labutil import lab_subnet
 from xosan import manifest
 from xosan.deploy import Deployment
@@ -72,3 +74,14 @@ class Pool(object):
     def close(self):
         self.server.stop()
         self.lab.down()
+
+
+def pool_fixture(hosts, offset):
+    """A pytest fixture giving a fresh Pool of ``hosts`` hosts; ``offset`` keeps its lab id and subnet
+    apart from every other module's."""
+    @pytest.fixture
+    def _pool(tmp_path):
+        p = Pool(tmp_path, hosts, offset)
+        yield p
+        p.close()
+    return _pool

@@ -315,3 +315,57 @@ def test_deploy_names_the_manifest_key_and_line_of_a_bad_image(pool, tmp_path, i
     # without an image, the imported template is the one used
     bare = manifest.from_flags(addresses="10.0.50.0/24")
     assert Deployment(pool, bare, state_dir=str(tmp_path / "state"), out=open(os.devnull, "w")).template() == first
+
+
+# -- a master with a self-signed certificate --------------------------------------------------------
+
+@pytest.fixture
+def tls_master(tmp_path):
+    """The simulator over HTTPS with a fresh self-signed certificate, as an XCP-ng host has;
+    yields (url, SHA-256 fingerprint as openssl prints it, sim)."""
+    cert, key = str(tmp_path / "xapi.crt"), str(tmp_path / "xapi.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=xcp-master",
+                    "-days", "2", "-keyout", key, "-out", cert], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    printed = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", cert],
+                             check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+    lab = Lab.new(str(tmp_path / "lab"))
+    sim = LabXapi(lab, hosts=2, local_sr_size=8 * GiB)
+    server = XapiSimServer(sim, tls=(cert, key)).start()
+    sim.url = server.url
+    yield server.url, printed, sim
+    server.stop()
+
+
+def test_self_signed_master_is_refused_with_the_fingerprint_to_check(tls_master):
+    from xosan import tls
+    url, printed, _ = tls_master
+    assert url.startswith("https://")
+    with pytest.raises(XosanError) as err:
+        Xapi.connect(url, "root", "xosan")
+    seen = tls.pretty(tls.normalize_fingerprint(printed))
+    assert "not trusted" in str(err.value) and seen in str(err.value) and "tls-fingerprint" in str(err.value)
+
+
+def test_pinned_master_takes_calls_and_the_upload(tls_master, image):
+    from xosan import tls
+    url, printed, sim = tls_master
+    x = Xapi.connect(url, "root", "xosan", fingerprint=tls.normalize_fingerprint(printed))
+    try:
+        img = appliance.load_image(image)
+        [sr] = [r for r, rec in sim.db["SR"].items() if rec["type"] == "lvm"
+                and any(sim.db["PBD"][p]["host"] == sim.hosts[0] for p in rec["PBDs"])]
+        template = appliance.import_template(x, img, sr, "XOSAN storage VM", "xosan")
+        [vbd] = sim.db["VM"][template]["VBDs"]
+        stored = sim.content[sim.db["VDI"][sim.db["VBD"][vbd]["VDI"]]["uuid"]]
+        assert appliance.sha256_file(stored) == img.sha256
+    finally:
+        x.logout()
+
+
+def test_wrong_pin_is_refused(tls_master):
+    from xosan import tls
+    url, _, _ = tls_master
+    with pytest.raises(tls.CertificateMismatch) as err:
+        Xapi.connect(url, "root", "xosan", fingerprint="ab" * 32)
+    assert "not the pinned AB:AB" in str(err.value) and "xapi-ssl.pem" in str(err.value)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from labpool import STORAGE_NET, Pool
+from labpool import STORAGE_NET, pool_fixture
 from xosan.deploy import DeployError
 from xosan.planner import PlanError
 from xosan.xapi import Xapi
@@ -17,18 +17,10 @@ pytestmark = pytest.mark.gluster
 GiB = 1024 ** 3
 
 
-@pytest.fixture
-def pool3(tmp_path):
-    p = Pool(tmp_path, 3, 160)
-    yield p
-    p.close()
+pool3 = pool_fixture(3, 160)
 
 
-@pytest.fixture
-def pool2(tmp_path):
-    p = Pool(tmp_path, 2, 170)
-    yield p
-    p.close()
+pool2 = pool_fixture(2, 170)
 
 
 def test_three_hosts_deploy_plug_everywhere_and_rerun_changes_nothing(pool3):

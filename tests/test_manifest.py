@@ -68,7 +68,7 @@ def test_example_file_loads():
     assert (m.layout, m.disperse, m.witness) == ("replica3-arbiter", None, None)
     assert (m.vm.template, m.vm.memory, m.vm.vcpus) == ("XOSAN storage VM", GiB, 2)
     assert (m.volume, m.sr_name) == ("xosan", "XOSAN")
-    assert m.locations["network.addresses"][0] == 42 and m.locations["hosts"] == (20, 1)
+    assert m.locations["network.addresses"][0] == 46 and m.locations["hosts"] == (24, 1)
 
 
 def test_example_shows_every_key():
@@ -526,10 +526,10 @@ def test_from_flags_rejects_unknown_keywords():
 def test_manifest_error_for_later_checks():
     m = manifest.load(EXAMPLE)
     e = m.error("hosts[2]", "no host of the pool is named xcp3", "Check `xe host-list`")
-    assert (e.key, e.path, e.line, e.column) == ("hosts[2]", EXAMPLE, 23, 5)
-    assert str(e) == ("%s, line 23, column 5: `hosts[2]`: no host of the pool is named xcp3. "
+    assert (e.key, e.path, e.line, e.column) == ("hosts[2]", EXAMPLE, 27, 5)
+    assert str(e) == ("%s, line 27, column 5: `hosts[2]`: no host of the pool is named xcp3. "
                       "Check `xe host-list`" % EXAMPLE)
-    assert m.error("network.gateway", "x").line == 34  # not written: its section
+    assert m.error("network.gateway", "x").line == 38  # not written: its section
     flags = manifest.from_flags(addresses="10.0.50.0/24", hosts="a,b")
     e = flags.error("hosts[1]", "no host named b")
     assert (e.key, e.line, str(e)) == ("--hosts", None, "`--hosts`: no host named b")
@@ -612,3 +612,22 @@ def test_image_path_is_relative_to_the_manifest_file(tmp_path):
     assert m2.vm.image is None and m2.vm.image_sr == "auto"
     flags = manifest.from_flags(addresses="10.0.50.0/24", image="build/x.vhd")
     assert flags.vm.image == os.path.abspath("build/x.vhd")
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("3F:A1:" + "00:" * 29 + "9C", "3fa1" + "00" * 29 + "9c"),
+    ("sha256 Fingerprint=" + "AB:" * 31 + "CD", "ab" * 31 + "cd"),
+    ("ab" * 32, "ab" * 32),
+])
+def test_tls_fingerprint_accepts_what_openssl_prints(text, expected):
+    m = manifest.from_flags(addresses="10.0.50.0/24", master="https://10.0.0.1", tls_fingerprint=text)
+    assert m.pool.tls_fingerprint == expected
+
+
+def test_tls_fingerprint_errors():
+    with pytest.raises(ManifestError) as err:
+        manifest.from_flags(addresses="10.0.50.0/24", master="https://10.0.0.1", tls_fingerprint="AB:CD")
+    assert "`--tls-fingerprint`" in str(err.value) and "not a SHA-256 fingerprint" in str(err.value)
+    with pytest.raises(ManifestError) as err:
+        manifest.loads("pool:\n  master: local\n  tls-fingerprint: %s\n%s" % ("ab" * 32, NET))
+    assert err.value.line == 3 and "https" in str(err.value)

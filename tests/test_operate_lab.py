@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from labpool import Pool
+from labpool import pool_fixture
 from labutil import wait_for_heal
 from xosan import health
 from xosan.operate import Refused
@@ -22,11 +22,7 @@ MiB = 1024 ** 2
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture
-def pool(tmp_path):
-    p = Pool(tmp_path, 3, 180)
-    yield p
-    p.close()
+pool = pool_fixture(3, 180)
 
 
 def xosan_cli(pool, *args):
@@ -173,3 +169,77 @@ def test_two_hosts_grow_to_three_then_destroy_needs_confirmation(pool):
     out = xosan_cli(pool, "destroy", "--yes", *args)
     assert out.returncode == 0, out.stdout
     assert not pool.deployment(m2).mine("SR") and not pool.deployment(m2).mine("VM")
+
+
+pool4 = pool_fixture(4, 200)
+
+
+def test_compute_only_host_mounts_and_a_dead_host_is_replaced_by_another(pool4):
+    """3 storage hosts in a 4-host pool: the 4th gets a dom0 storage address and the SR like the others;
+    when host 2 dies for good, its storage VM is rebuilt on host 4 (a different host)."""
+    sim = pool4.sim
+    m = pool4.manifest(hosts="lab-host-1,lab-host-2,lab-host-3")
+    sr, _ = pool4.deployment(m).run()
+    sr_uuid = sim.db["SR"][sr]["uuid"]
+    pbds = sim.db["SR"][sr]["PBDs"]
+    assert len(pbds) == 4 and all(sim.db["PBD"][p]["currently_attached"] for p in pbds)
+    addresses = sorted(h.ip for h in pool4.lab.hosts)
+    assert addresses == ["%s.%d" % (pool4.subnet, 101 + i) for i in range(4)]
+    want = write_pattern(pool4.mount_path("lab-host-4", sr_uuid, "from-host-4.img"), b"four")
+
+    with pytest.raises(Refused) as err:  # host 3 already holds a copy: not a new failure domain
+        pool4.ops(m).plan_replace("lab-host-2", "lab-host-3", force=True)
+    assert "already runs a storage VM" in str(err.value)
+    old_ip = pool4.node_of("lab-host-2").ip
+    pool4.node_of("lab-host-2").kill()
+    h = pool4.ops(m).replace("lab-host-2", "lab-host-4", heal_timeout=300)
+    assert h.verdict == health.HEALTHY
+    hosts = [b.host for b in h.info.bricks]
+    assert old_ip not in hosts and len(set(hosts)) == 3
+    assert sorted(pool4.ops(m).storage_vms()) == ["lab-host-1", "lab-host-3", "lab-host-4"]
+    # the new storage VM lives on host 4, system and data disk on host 4's local SR
+    [(vm, rec, ip)] = [v for n, v in pool4.ops(m).storage_vms().items() if n == "lab-host-4"]
+    host4 = [r for r, hr in sim.db["host"].items() if hr["name_label"] == "lab-host-4"][0]
+    assert rec["affinity"] == host4 and rec["power_state"] == "Running"
+    local4 = [sim.db["PBD"][p]["SR"] for p in sim.db["host"][host4]["PBDs"]
+              if sim.db["SR"][sim.db["PBD"][p]["SR"]]["type"] == "lvm"][0]
+    assert all(sim.db["VDI"][sim.db["VBD"][b]["VDI"]]["SR"] == local4 for b in rec["VBDs"])
+    new_node = pool4.node_of("lab-host-4")
+    brick_file = os.path.join(new_node.brick_path("xosan", "b1"), sr_uuid, "from-host-4.img")
+    assert new_node.run(["sha256sum", brick_file]).stdout.split()[0] == want
+    assert read_sha(pool4.mount_path("lab-host-1", sr_uuid, "from-host-4.img")) == want
+
+
+pool6 = pool_fixture(6, 210)
+
+
+def test_three_hosts_grow_by_a_whole_replica_set_and_rebalance(pool6):
+    sim = pool6.sim
+    m = pool6.manifest(hosts="lab-host-1,lab-host-2,lab-host-3")
+    sr, _ = pool6.deployment(m).run()
+    sr_uuid = sim.db["SR"][sr]["uuid"]
+    files = dict(("f%02d.img" % i, write_pattern(pool6.mount_path("lab-host-1", sr_uuid, "f%02d.img" % i),
+                                                  b"file %d" % i)) for i in range(12))
+    with pytest.raises(Refused) as err:  # two hosts would not make a whole replica set
+        pool6.ops(m).plan_add(["lab-host-4", "lab-host-5"])
+    assert "whole sets of 3" in str(err.value)
+    kind, _ = pool6.ops(m).plan_add(["lab-host-4", "lab-host-5", "lab-host-6"])
+    assert kind == "set"
+    h = pool6.ops(m).add(["lab-host-4", "lab-host-5", "lab-host-6"], heal_timeout=600)
+    assert h.verdict == health.HEALTHY, h.reason
+    info = h.info
+    assert (info.replica, info.arbiter, len(info.bricks)) == (3, 1, 6)
+    first, second = info.bricks[:3], info.bricks[3:]
+    assert not set(b.host for b in first) & set(b.host for b in second)
+    assert len(set(b.host for b in second)) == 3 and second[2].is_arbiter
+    # every file reads back the same from a host that joined, and the layout spans both sets
+    for name, want in files.items():
+        assert read_sha(pool6.mount_path("lab-host-6", sr_uuid, name)) == want
+    # the rebalance moved data onto the new set: files whose data now sits on host 4's brick
+    node4 = pool6.node_of("lab-host-4")
+    brick4 = second[0].name.rpartition(":")[2]
+    moved = [n for n in files if node4.run(["test", "-s", os.path.join(brick4, sr_uuid, n)],
+                                           check=False).returncode == 0]
+    assert 0 < len(moved) < len(files), moved
+    new_file = write_pattern(pool6.mount_path("lab-host-5", sr_uuid, "after.img"), b"after")
+    assert read_sha(pool6.mount_path("lab-host-2", sr_uuid, "after.img")) == new_file

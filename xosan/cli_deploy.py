@@ -14,6 +14,9 @@ def _manifest_args(p):
     g.add_argument("--master", help="pool master URL, or 'local' (default) on a pool host's dom0")
     g.add_argument("--username")
     g.add_argument("--password-file", help="file whose first line is the XAPI password (else: prompt)")
+    g.add_argument("--tls-fingerprint", help="SHA-256 fingerprint of the master's self-signed certificate "
+                                             "(openssl x509 -noout -fingerprint -sha256 -in "
+                                             "/etc/xensource/xapi-ssl.pem on the master)")
     g.add_argument("--hosts", help="'all' (default) or host names, comma separated")
     g.add_argument("--addresses", help="storage network, e.g. 10.0.50.0/24 (required without -f)")
     g.add_argument("--network-mode", choices=manifest.NETWORK_MODES)
@@ -34,9 +37,9 @@ def _manifest_args(p):
                    help="where the deployment's SSH keys live (default %(default)s)")
 
 
-FLAG_ATTRS = ("master", "username", "password_file", "hosts", "addresses", "network_mode", "network_name",
-              "pif", "vlan", "layout", "brick_size", "template", "image", "image_sr", "witness", "volume",
-              "sr_name")
+FLAG_ATTRS = ("master", "username", "password_file", "tls_fingerprint", "hosts", "addresses", "network_mode",
+              "network_name", "pif", "vlan", "layout", "brick_size", "template", "image", "image_sr", "witness",
+              "volume", "sr_name")
 
 
 def load_manifest(args):
@@ -50,7 +53,8 @@ def load_manifest(args):
 
 
 def connect(m):
-    return Xapi.connect(m.pool.master, m.pool.username, password_file=m.pool.password_file)
+    return Xapi.connect(m.pool.master, m.pool.username, password_file=m.pool.password_file,
+                        fingerprint=m.pool.tls_fingerprint)
 
 
 def register(sub):

@@ -197,7 +197,7 @@ class Deployment(object):
         p.step("volume %s" % self.m.volume)
         self._volume(p, first, targets, layout)
         p.step("dom0 addresses on the storage network")
-        self._dom0_addresses(p, hosts, net)
+        self.dom0_addresses(p, net, dict((h.ref, h.dom0_address) for h in hosts))
         p.step("SR %r" % self.m.sr_name)
         sr = self._sr(p, hosts, layout)
         return sr, first
@@ -452,21 +452,42 @@ class Deployment(object):
             first.command(["volume", "start", self.m.volume], "volume start")
         p.info("started, VM-image options applied")
 
-    def _dom0_addresses(self, p, hosts, net):
+    def dom0_addresses(self, p, net, preferred=None):
+        """Give every pool host's dom0 an address on the storage network, not only the storage hosts':
+        a VM on any host needs the SR, and the SR is a mount of the volume in that host's dom0.
+        ``preferred``: {host ref: address} (the plan's .101, .102, ...); other hosts (compute-only
+        ones, hosts that joined later) get the lowest free address from .101 up."""
+        preferred = preferred or {}
         pifs = self.x.call(self.api.PIF.get_all_records)
-        for h in hosts:
-            mine = [(r, rec) for r, rec in pifs.items() if rec["host"] == h.ref and rec["network"] == net]
-            if not mine:
-                raise DeployError("host %s has no interface on the storage network" % h.name,
-                                  hint="Plug a NIC of every host into network %r" % self.m.network.name)
-            pif, rec = mine[0]
-            if rec["ip_configuration_mode"] == "None":
-                self.x.call(self.api.PIF.reconfigure_ip, pif, "Static", h.dom0_address,
-                            str(self.network.netmask), self.m.network.gateway or "", "")
-                self.x.call(self.api.PIF.add_to_other_config, pif, TAG, self.id)
-                p.info("%s: dom0 %s" % (h.name, h.dom0_address))
-            else:
-                p.info("%s: dom0 already has %s" % (h.name, rec["IP"] or rec["ip_configuration_mode"]))
+        hosts = self.x.call(self.api.host.get_all_records)
+        on_net = dict((rec["host"], (r, rec)) for r, rec in pifs.items() if rec["network"] == net)
+        missing = sorted(set(hosts) - set(on_net), key=lambda h: hosts[h]["name_label"])
+        if missing:
+            raise DeployError("host(s) %s have no interface on the storage network" % ", ".join(
+                hosts[h]["name_label"] for h in missing),
+                hint="Plug a NIC of every host into network %r: every host mounts the volume" % self.m.network.name)
+        used = set(rec["IP"] for _, rec in on_net.values() if rec["IP"])
+        used.update(preferred.values())
+        order = sorted(on_net, key=lambda h: (h not in preferred, hosts[h]["name_label"]))
+        for host in order:
+            pif, rec = on_net[host]
+            name = hosts[host]["name_label"]
+            if rec["ip_configuration_mode"] != "None":
+                p.info("%s: dom0 already has %s" % (name, rec["IP"] or rec["ip_configuration_mode"]))
+                continue
+            address = preferred.get(host) or self._free_dom0_address(used)
+            used.add(address)
+            self.x.call(self.api.PIF.reconfigure_ip, pif, "Static", address, str(self.network.netmask),
+                        self.m.network.gateway or "", "")
+            self.x.call(self.api.PIF.add_to_other_config, pif, TAG, self.id)
+            p.info("%s: dom0 %s%s" % (name, address, "" if host in preferred else " (no storage VM)"))
+
+    def _free_dom0_address(self, used):
+        for host_part in range(FIRST_DOM0_HOST_PART, self.network.num_addresses - 1):
+            address = self.address(host_part)
+            if address not in used and address != self.m.network.gateway and address != self.m.witness:
+                return address
+        raise DeployError("network.addresses %s has no free address for another dom0" % self.network)
 
     def _sr(self, p, hosts, layout):
         found = self.mine("SR")

@@ -25,6 +25,7 @@ import yaml
 
 from xosan.devconfig import is_valid_address
 from xosan.errors import ConfigError
+from xosan.tls import normalize_fingerprint
 
 ALL = "all"
 AUTO = "auto"
@@ -72,7 +73,7 @@ FLAGS_SOURCE = "<flags>"
 
 # The keys, in the order of docs/manifest.md: a section maps to its keys, a leaf to None.
 SCHEMA = (
-    ("pool", (("master", None), ("username", None), ("password-file", None))),
+    ("pool", (("master", None), ("username", None), ("password-file", None), ("tls-fingerprint", None))),
     ("hosts", None),
     ("storage", (("sr", None), ("brick-size", None), ("reserve", None))),
     ("network", (("mode", None), ("name", None), ("pif", None), ("vlan", None),
@@ -90,6 +91,7 @@ FLAG_KEYS = (
     ("master", "pool.master"),
     ("username", "pool.username"),
     ("password_file", "pool.password-file"),
+    ("tls_fingerprint", "pool.tls-fingerprint"),
     ("hosts", "hosts"),
     ("sr", "storage.sr"),
     ("brick_size", "storage.brick-size"),
@@ -127,6 +129,7 @@ _EXAMPLES = {
     "pool.master": "https://192.168.1.10",
     "pool.username": DEFAULT_USERNAME,
     "pool.password-file": "/root/.xosan-password",
+    "pool.tls-fingerprint": "3F:A1:...:9C (64 hex digits)",
     "hosts": ["xcp1", "xcp2", "xcp3"],
     "storage.sr": "auto",
     "storage.brick-size": "500G",
@@ -185,12 +188,15 @@ class ManifestError(ConfigError):
 # -- the checked manifest ------------------------------------------------------------------
 
 class PoolSpec(object):
-    """``master``: "local" or the pool master's URL; ``username``; ``password_file`` or None."""
+    """``master``: "local" or the pool master's URL; ``username``; ``password_file`` or None;
+    ``tls_fingerprint``: SHA-256 of the master's certificate (64 lower-case hex digits) or None."""
 
-    def __init__(self, master=DEFAULT_MASTER, username=DEFAULT_USERNAME, password_file=None):
+    def __init__(self, master=DEFAULT_MASTER, username=DEFAULT_USERNAME, password_file=None,
+                 tls_fingerprint=None):
         self.master = master
         self.username = username
         self.password_file = password_file
+        self.tls_fingerprint = tls_fingerprint
 
     @property
     def local(self):
@@ -432,7 +438,7 @@ def to_dict(manifest):
     m = manifest
     return {
         "pool": {"master": m.pool.master, "username": m.pool.username,
-                 "password-file": m.pool.password_file},
+                 "password-file": m.pool.password_file, "tls-fingerprint": m.pool.tls_fingerprint},
         "hosts": m.hosts if m.hosts == ALL else list(m.hosts),
         "storage": {"sr": m.storage.sr,
                     "brick-size": (ALL if m.storage.brick_size == ALL
@@ -841,8 +847,8 @@ class _Checker(object):
         if text is None:
             return None
         text = os.path.expanduser(text)
-        if not os.path.isabs(text) and not self.flags and self.source not in ("<string>",):
-            text = os.path.join(os.path.dirname(os.path.abspath(self.source)), text)
+        if self.base_dir and not os.path.isabs(text):
+            text = os.path.join(self.base_dir, text)
         return os.path.abspath(text)
 
     def pool(self):
@@ -857,7 +863,23 @@ class _Checker(object):
             password_file = os.path.expanduser(password_file)
             if self.base_dir and not os.path.isabs(password_file):
                 password_file = os.path.normpath(os.path.join(self.base_dir, password_file))
-        return PoolSpec(master, username, password_file)
+        return PoolSpec(master, username, password_file, self.tls_fingerprint(master))
+
+    def tls_fingerprint(self, master):
+        key = "pool.tls-fingerprint"
+        text = self.text(key, None, optional=True)
+        if text is None:
+            return None
+        try:
+            fingerprint = normalize_fingerprint(text)
+        except ValueError:
+            self.fail(key, "is `%s`, not a SHA-256 fingerprint" % text,
+                      "copy what `openssl x509 -noout -fingerprint -sha256 -in /etc/xensource/xapi-ssl.pem` "
+                      "prints on the master: 32 hex pairs with colons")
+        if not master.startswith("https://"):
+            self.fail(key, "is set but pool.master is not an https URL",
+                      "use it with pool.master: https://<master>, or remove it")
+        return fingerprint
 
     def master_url(self, text):
         key = "pool.master"

@@ -126,6 +126,11 @@ class Operations(object):
 
     def plan_replace(self, dead_name, new_name, force=False):
         vm, rec, old_ip = self._vm_of(dead_name)
+        self._host(new_name)
+        if new_name != dead_name and new_name in self.storage_vms():
+            raise Refused("%s already runs a storage VM of this deployment" % new_name,
+                          hint="Two storage VMs on one host would put two copies of the data in one failure "
+                               "domain: replace onto the dead host itself or a host without a storage VM")
         h, _ = self.health()
         mine = [b for b in h.bricks if b.host == old_ip]
         if any(b.online for b in mine) and not force:
@@ -170,6 +175,7 @@ class Operations(object):
         keys = self.d.ssh_keys([plan])
         self.d.storage_vm(p, plan, net, keys)
         self.d.refresh_known_hosts()
+        self.d.dom0_addresses(p, net)  # a host new to the pool has none on the storage network yet
         p.step(steps[2])
         self.d.wait_reachable(p, [(new_name, new_ip)])
         cli = self.d.gluster_cli(exclude=[old_ip, new_ip])
@@ -188,8 +194,11 @@ class Operations(object):
         return self.wait_heal(p, heal_timeout)
 
     def _brick_bytes(self, vm_rec):
+        """The data disk's size (device 1 and up: device 0 is the appliance's system disk)."""
         sizes = []
         for vbd in vm_rec["VBDs"]:
+            if self.x.call(self.api.VBD.get_userdevice, vbd) == "0":
+                continue
             vdi = self.x.call(self.api.VBD.get_VDI, vbd)
             if vdi and vdi != "OpaqueRef:NULL":
                 sizes.append(int(self.x.call(self.api.VDI.get_virtual_size, vdi)))
@@ -258,6 +267,7 @@ class Operations(object):
         for plan in plans:
             self.d.storage_vm(p, plan, net, keys)
         self.d.refresh_known_hosts()
+        self.d.dom0_addresses(p, net)
         self.d.wait_reachable(p, [(pl.name, pl.vm_address) for pl in plans])
         for pl in plans:
             cli.command(["peer", "probe", pl.vm_address], "peer probe")

@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 import XenAPI
 
+from xosan import tls
 from xosan.errors import XosanError
 
 LOCAL_SOCKET = "/var/lib/xcp/xapi"
@@ -67,29 +68,41 @@ def read_password(password_file=None, prompt=True):
 class Xapi(object):
     """A logged-in XAPI session. ``x.api`` is the SDK's ``session.xenapi``."""
 
-    def __init__(self, session, url):
+    def __init__(self, session, url, fingerprint=None):
         self.session = session
         self.url = url
         self.api = session.xenapi
+        self.fingerprint = fingerprint
 
     @classmethod
-    def connect(cls, url, username="root", password=None, password_file=None):
+    def connect(cls, url, username="root", password=None, password_file=None, fingerprint=None):
+        """Log in to the master at ``url``; ``fingerprint``: the SHA-256 of its certificate, to trust a
+        self-signed one (https only)."""
         if url in (None, "", "local"):
             return cls.local()
         if password is None:
             password = read_password(password_file)
-        session = XenAPI.Session(url)
+        pinned = fingerprint and url.startswith("https:")
+        session = XenAPI.Session(url, transport=tls.PinnedTransport(fingerprint) if pinned else None)
         try:
             session.xenapi.login_with_password(username, password, "1.0", "xosan")
         except XenAPI.Failure as exc:
             err = from_failure(exc)
             if err.code == "HOST_IS_SLAVE" and err.params:
                 scheme = url.split("://", 1)[0]
+                if pinned:
+                    raise XosanError("%s is not the pool master; the master is %s" % (url, err.params[0]),
+                                     hint="Give the master's URL and its certificate's fingerprint")
                 return cls.connect("%s://%s" % (scheme, err.params[0]), username, password)
             raise XapiError(err.code, err.params, "cannot log in to %s as %s: %s" % (url, username, err.code))
+        except ssl.SSLError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" not in str(exc):
+                raise XosanError("TLS to %s failed: %s" % (url, exc))
+            raise XosanError("the certificate of %s is not trusted here (%s)" % (url, exc.reason or exc),
+                             hint=_pin_hint(url))
         except OSError as exc:
             raise XosanError("cannot reach XAPI at %s: %s" % (url, exc), hint="Check the pool master's address")
-        return cls(session, url)
+        return cls(session, url, fingerprint if pinned else None)
 
     @classmethod
     def local(cls):
@@ -188,6 +201,8 @@ class Xapi(object):
             return _UnixHTTPConnection(LOCAL_SOCKET, timeout)
         parts = urlsplit("https://" if self.url == "local" else self.url)
         hostname, port = (host, None) if host else (parts.hostname, parts.port)
+        if parts.scheme == "https" and self.fingerprint and not host:
+            return tls.PinnedHTTPSConnection(hostname, port or 443, fingerprint=self.fingerprint, timeout=timeout)
         if parts.scheme == "https":
             return http.client.HTTPSConnection(hostname, port or 443, timeout=timeout,
                                                context=ssl.create_default_context())
@@ -198,6 +213,17 @@ class Xapi(object):
             self.api.session.logout()
         except Exception:
             pass
+
+
+def _pin_hint(url):
+    parts = urlsplit(url)
+    try:
+        seen = tls.pretty(tls.server_fingerprint(parts.hostname, parts.port or 443))
+    except (OSError, ValueError):
+        seen = None
+    return ("XCP-ng and XenServer hosts use a self-signed certificate. On the master, run: openssl x509 -noout "
+            "-fingerprint -sha256 -in /etc/xensource/xapi-ssl.pem; if it matches%s, pin it with "
+            "pool.tls-fingerprint (or --tls-fingerprint)" % (" what this machine sees, %s" % seen if seen else ""))
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

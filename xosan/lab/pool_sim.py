@@ -19,7 +19,9 @@ On top of XapiSim's object store it behaves like xapi where XOSAN depends on it:
   SMAPIv1 driver, as the host concerned: inside that host's network namespace,
   with its own mount folder; the driver's faults become SR_BACKEND_FAILURE_<code>;
 - PIF.reconfigure_ip on a host's storage PIF gives that host's dom0 its address
-  on the lab bridge (a LabHost namespace).
+  on the lab bridge (a LabHost namespace). A host without one cannot reach the
+  storage VMs: the driver and plugins are not run for it, its calls fail with
+  SR_BACKEND_FAILURE_47 (SRUnavailable) naming the missing address.
 VLAN tags are not simulated: every storage network is the lab bridge.
 """
 
@@ -120,14 +122,17 @@ class LabXapi(XapiSim):
         return None
 
     def driver_for(self, host):
+        lh = self.lab_host(host)
+        if lh is None:
+            raise XapiFailure("SR_BACKEND_FAILURE_47", "", "host %s has no address on the storage network: its "
+                              "dom0 cannot reach the storage VMs" % self.db["host"][host]["name_label"], "")
         d = self.host_dir(host)
         for sub in ("sr-mount", "locks"):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
         env = {"XOSAN_TEST_MOUNT_BASE": os.path.join(d, "sr-mount"),
                "XOSAN_TEST_LOCK_DIR": os.path.join(d, "locks"), "SMLOG_FILE": os.path.join(d, "SMlog"),
                "XOSAN_TEST_XAPI_URL": self.url, "XOSAN_TEST_HOST_UUID": self.db["host"][host]["uuid"]}
-        lh = self.lab_host(host)
-        return Driver(env=env, session_ref=SM_SESSION, host_ref=host, prefix=lh.argv([]) if lh else None)
+        return Driver(env=env, session_ref=SM_SESSION, host_ref=host, prefix=lh.argv([]))
 
     def sm_call(self, host, command, dconf, **kw):
         try:

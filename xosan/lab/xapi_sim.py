@@ -300,17 +300,25 @@ class _Server(ThreadingMixIn, SimpleXMLRPCServer):
 class XapiSimServer(object):
     """Serve a XapiSim on 127.0.0.1 in a background thread."""
 
-    def __init__(self, sim=None, port=0, address="127.0.0.1"):
+    def __init__(self, sim=None, port=0, address="127.0.0.1", tls=None):
+        """``tls``: (certificate file, key file) to serve HTTPS, as a real master does."""
         self.sim = sim or XapiSim()
         self.server = _Server((address, port), requestHandler=_Handler, allow_none=True,
                               logRequests=False)
+        self.scheme = "http"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.server.register_instance(_Dispatcher(self.sim))
         self.server.sim = self.sim
         self.thread = None
 
     @property
     def url(self):
-        return "http://%s:%d/" % self.server.server_address[:2]
+        return "%s://%s:%d/" % ((self.scheme,) + tuple(self.server.server_address[:2]))
 
     def start(self):
         self.thread = threading.Thread(target=self.server.serve_forever, name="xapi-sim", daemon=True)
