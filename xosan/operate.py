@@ -300,13 +300,26 @@ class Operations(object):
 
     def _wait_rebalance(self, p, cli, timeout):
         deadline = time.time() + timeout
+        failing_since = None
         while time.time() < deadline:
-            root = cli.command(["volume", "rebalance", self.d.id, "status"], "rebalance status")
+            try:
+                root = cli.command(["volume", "rebalance", self.d.id, "status"], "rebalance status")
+            except GlusterError as exc:
+                # right after "rebalance start" the status query asks rebalance daemons that are
+                # still starting on some nodes ("brick op 'Rebalance' failed"): tolerate it a while
+                failing_since = failing_since or time.time()
+                if time.time() - failing_since > 90:
+                    raise
+                p.info("rebalance status not available yet (%s)" % exc)
+                time.sleep(3)
+                continue
+            failing_since = None
             states = [n.findtext("statusStr") for n in root.iter("node")]
             files = sum(int(n.findtext("files") or 0) for n in root.iter("node"))
             p.info("rebalance: %s, %d file(s) moved" % (", ".join(sorted(set(s for s in states if s))), files))
             if states and all(s in ("completed", "not started") for s in states):
-                return health.collect(cli, self.d.id)
+                # files the rebalance moved may still carry pending heal marks: end healthy, not degraded
+                return self.wait_heal(p, max(60, deadline - time.time()))
             if any(s == "failed" for s in states):
                 raise XosanError("rebalance failed on a node; see the rebalance log in the storage VMs")
             time.sleep(3)

@@ -20,7 +20,7 @@ On top of XapiSim's object store it behaves like xapi where XOSAN depends on it:
   with its own mount folder; the driver's faults become SR_BACKEND_FAILURE_<code>;
 - PIF.reconfigure_ip on a host's storage PIF gives that host's dom0 its address
   on the lab bridge (a LabHost namespace). A host without one cannot reach the
-  storage VMs: the driver and plugins are not run for it, its calls fail with
+  storage VMs: the driver is not run for it, its SR calls fail with
   SR_BACKEND_FAILURE_47 (SRUnavailable) naming the missing address.
 VLAN tags are not simulated: every storage network is the lab bridge.
 """
@@ -121,9 +121,12 @@ class LabXapi(XapiSim):
                 return h
         return None
 
-    def driver_for(self, host):
+    def driver_for(self, host, storage=True):
+        """How to run SM code as ``host``. ``storage=False`` (host plugins): a host without a storage
+        address still runs it, from the machine's own network namespace, as a dom0 runs a plugin that
+        then finds the storage VMs unreachable."""
         lh = self.lab_host(host)
-        if lh is None:
+        if lh is None and storage:
             raise XapiFailure("SR_BACKEND_FAILURE_47", "", "host %s has no address on the storage network: its "
                               "dom0 cannot reach the storage VMs" % self.db["host"][host]["name_label"], "")
         d = self.host_dir(host)
@@ -132,7 +135,7 @@ class LabXapi(XapiSim):
         env = {"XOSAN_TEST_MOUNT_BASE": os.path.join(d, "sr-mount"),
                "XOSAN_TEST_LOCK_DIR": os.path.join(d, "locks"), "SMLOG_FILE": os.path.join(d, "SMlog"),
                "XOSAN_TEST_XAPI_URL": self.url, "XOSAN_TEST_HOST_UUID": self.db["host"][host]["uuid"]}
-        return Driver(env=env, session_ref=SM_SESSION, host_ref=host, prefix=lh.argv([]))
+        return Driver(env=env, session_ref=SM_SESSION, host_ref=host, prefix=lh.argv([]) if lh else None)
 
     def sm_call(self, host, command, dconf, **kw):
         try:
@@ -584,7 +587,7 @@ class LabXapi(XapiSim):
         if not plugin or "/" in plugin or plugin.startswith(".") or not os.path.isfile(path):
             raise XapiFailure("XENAPI_MISSING_PLUGIN", plugin)
         args = dict((str(k), str(v)) for k, v in (args or {}).items())
-        drv = self.driver_for(host)
+        drv = self.driver_for(host, storage=False)
         try:
             res = subprocess.run(drv.prefix + [drv.python, path, xmlrpc.client.dumps((SM_SESSION, args), fn)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=drv.env, timeout=300,
