@@ -44,7 +44,7 @@ def pretty(fingerprint):
     return ":".join(fingerprint[i:i + 2] for i in range(0, len(fingerprint), 2)).upper()
 
 
-def server_fingerprint(host, port, timeout=10):
+def server_fingerprint(host, port):
     """The SHA-256 fingerprint of the certificate ``host`` presents (not verified: for an error message)."""
     pem = ssl.get_server_certificate((host, port))
     return fingerprint_of_der(ssl.PEM_cert_to_DER_cert(pem))

@@ -227,7 +227,8 @@ def _pin_hint(url):
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP to dom0's xapi over its unix socket, as the SDK's local session does."""
+    """HTTP to dom0's xapi over its unix socket. Not the SDK's UDSHTTPConnection: that one ignores
+    the timeout, and an upload must not hang forever on a stuck xapi."""
 
     def __init__(self, path, timeout):
         http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
