@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from xosan import appliance, health, planner, ssh, storage_vm
+from xosan import appliance, gluster, health, planner, ssh, storage_vm
 from xosan.errors import XosanError
 from xosan.gluster import GlusterCLI
 from xosan.volume_options import volume_set_commands
@@ -192,8 +192,11 @@ class Deployment(object):
                               hint="Install the deployment key %s.pub on it" % os.path.join(
                                   self.state_dir, "ssh", "id_ed25519"))
         p.step("trusted storage pool")
-        first = GlusterCLI(runner=targets[0].run, where=targets[0].address, timeout=60)
-        self._peer_probe(p, first, [t.address for t in targets[1:]] + ([self.m.witness] if self.m.witness else []))
+        nodes = [t.address for t in targets] + ([self.m.witness] if self.m.witness else [])
+        clis = self.node_clis(nodes)
+        first = clis[nodes[0]]
+        self.wait_glusterd(p, nodes, clis)
+        self._peer_probe(p, first, nodes[1:], clis)
         p.step("volume %s" % self.m.volume)
         self._volume(p, first, targets, layout)
         p.step("dom0 addresses on the storage network")
@@ -397,6 +400,30 @@ class Deployment(object):
             p.info("%s: %s answers" % (name, address))
         return targets
 
+    def node_cli(self, address, timeout=60):
+        """A GlusterCLI over SSH on the storage node (or witness) at ``address``."""
+        target = self.ssh_target(address)
+        return GlusterCLI(runner=target.run, where=address, timeout=timeout)
+
+    def node_clis(self, addresses):
+        return dict((a, self.node_cli(a)) for a in addresses)
+
+    def wait_glusterd(self, p, addresses, clis=None, timeout=gluster.GLUSTERD_TIMEOUT):
+        """After a storage VM (re)started: SSH answering does not mean its glusterd does yet."""
+        clis = clis or self.node_clis(addresses)
+        gluster.wait_for_glusterd(dict((a, clis[a]) for a in addresses), timeout)
+        p.info("glusterd answers on %s" % ", ".join(addresses))
+
+    def wait_peers(self, p, clis, members=None, timeout=gluster.PEER_TIMEOUT):
+        """Until glusterd on every node of ``clis`` sees each member as 'Peer in Cluster'."""
+        gluster.wait_for_peers(clis, members, timeout)
+        p.info("%s: '%s' on %s" % (", ".join(members if members is not None else sorted(clis)),
+                                   gluster.PEER_IN_CLUSTER, ", ".join(sorted(clis))))
+
+    def wait_bricks(self, p, cli, bricks=None, timeout=gluster.BRICKS_TIMEOUT):
+        gluster.wait_for_bricks(cli, self.id, bricks, timeout)
+        p.info("%s online" % ("%d brick(s)" % len(bricks) if bricks else "every brick"))
+
     def gluster_cli(self, exclude=()):
         """A GlusterCLI over SSH on the first storage VM that answers."""
         for _, rec in self.mine("VM"):
@@ -419,17 +446,12 @@ class Deployment(object):
             return (free - self.m.storage.reserve) // MiB * MiB
         return self.m.storage.brick_size
 
-    def _peer_probe(self, p, cli, others):
+    def _peer_probe(self, p, cli, others, clis):
+        """Probe ``others`` from ``cli``'s node, then wait until every node sees every other one as
+        'Peer in Cluster' (volume create names them all)."""
         for addr in others:
             cli.command(["peer", "probe", addr], "peer probe")
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            peers = cli.pool_list()
-            if sum(1 for x in peers if x.connected) >= len(others) + 1:
-                p.info("%d storage nodes in the trusted pool" % (len(others) + 1))
-                return
-            time.sleep(1)
-        raise DeployError("storage nodes did not all join the trusted pool within 60 s")
+        self.wait_peers(p, clis)
 
     def _volume(self, p, first, targets, layout):
         names = first.volume_list()
@@ -451,6 +473,8 @@ class Deployment(object):
         if not info.started:
             first.command(["volume", "start", self.m.volume], "volume start")
         p.info("started, VM-image options applied")
+        # "volume start" returns before the brick processes listen: the SR needs them
+        self.wait_bricks(p, first, [b.name for b in info.bricks])
 
     def dom0_addresses(self, p, net, preferred=None):
         """Give every pool host's dom0 an address on the storage network, not only the storage hosts':

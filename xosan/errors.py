@@ -64,6 +64,15 @@ class GlusterError(XosanError):
         self.op_errno = op_errno
 
 
+class ClusterWaitTimeout(GlusterError):
+    """A bounded wait for a cluster state ran out; ``what`` names the state, ``last`` what was seen."""
+
+    def __init__(self, message, what=None, last=None, hint=None):
+        GlusterError.__init__(self, message, hint=hint)
+        self.what = what
+        self.last = last
+
+
 class ServerUnreachable(GlusterError):
     pass
 
@@ -90,3 +99,7 @@ class SRNotFound(XosanError):
 
 class QuorumTimeout(XosanError):
     pass
+
+
+class GCUnavailable(XosanError):
+    """The SM framework's garbage collector would not run on this SR."""

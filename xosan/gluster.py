@@ -9,8 +9,8 @@ import time
 import xml.etree.ElementTree as ET
 
 from xosan import proc
-from xosan.errors import (CommandFailed, CommandTimeout, GlusterError, ServerUnreachable,
-                          VolumeNotFound)
+from xosan.errors import (ClusterWaitTimeout, CommandFailed, CommandTimeout, GlusterError, ServerUnreachable,
+                          VolumeNotFound, XosanError)
 
 GLUSTER = "gluster"
 
@@ -18,6 +18,19 @@ GLUSTER = "gluster"
 # peer that just vanished): worth retrying for a while, unlike a real error.
 TRANSIENT = ("Another transaction is in progress", "Locking failed", "is busy")
 RETRY_FOR = 90.0
+
+# glusterd's name for a peer that has finished joining (friend state BEFRIENDED): until every
+# node sees a new peer so, commands that name it (replace-brick, add-brick) fail in staging with
+# "Host X is not in 'Peer in Cluster' state".
+PEER_IN_CLUSTER = "Peer in Cluster"
+
+# Bounded waits for cluster state (seconds): how long, and how often to ask.
+PEER_TIMEOUT = 60.0
+GLUSTERD_TIMEOUT = 60.0
+BRICKS_TIMEOUT = 120.0
+POLL = 0.5
+# One question asked during a wait may take this long even when the wait has less time left.
+MIN_ASK = 5.0
 
 
 class Brick(object):
@@ -63,11 +76,29 @@ class VolumeInfo(object):
 
 
 class Peer(object):
-    def __init__(self, uuid, hostname, connected, state=None):
+    """One entry of ``pool list`` / ``peer status``. ``state`` is glusterd's stateStr (None for the
+    node's own "localhost" entry of pool list); ``hostnames`` every name the node knows it by."""
+
+    def __init__(self, uuid, hostname, connected, state=None, hostnames=None):
         self.uuid = uuid
         self.hostname = hostname
         self.connected = connected
         self.state = state
+        self.hostnames = list(hostnames or ([hostname] if hostname else []))
+
+    def known_as(self, address):
+        return address == self.hostname or address in self.hostnames
+
+    @property
+    def in_cluster(self):
+        """Joined and talking: what replace-brick and add-brick require of a brick's host."""
+        return self.connected and self.state == PEER_IN_CLUSTER
+
+    def describe(self):
+        return "'%s'%s" % (self.state or "no state", "" if self.connected else ", disconnected")
+
+    def __repr__(self):
+        return "Peer(%r, %s)" % (self.hostname, self.describe())
 
 
 def parse_cli_output(text, what="gluster"):
@@ -118,14 +149,26 @@ def parse_volume_list(text):
     return [v.text for v in root.iter("volume") if v.text]
 
 
-def parse_pool_list(text):
-    # type: (str) -> list
-    root = parse_cli_output(text, "pool list")
+def _parse_peers(text, what):
+    root = parse_cli_output(text, what)
     peers = []
     for p in root.iter("peer"):
+        names = [(h.text or "").strip() for h in p.findall("hostnames/hostname")]
         peers.append(Peer(p.findtext("uuid"), p.findtext("hostname"), p.findtext("connected") == "1",
-                          p.findtext("stateStr")))
+                          p.findtext("stateStr"), [n for n in names if n]))
     return peers
+
+
+def parse_pool_list(text):
+    # type: (str) -> list
+    """Every node of the pool as this node sees it, itself included (hostname "localhost")."""
+    return _parse_peers(text, "pool list")
+
+
+def parse_peer_status(text):
+    # type: (str) -> list
+    """The other nodes of the pool as this node sees it (``peer status``: itself left out)."""
+    return _parse_peers(text, "peer status")
 
 
 class BrickStatus(object):
@@ -213,17 +256,18 @@ class GlusterCLI(object):
     def where(self):
         return self._where or self.remote_host or "the local glusterd"
 
-    def run_xml(self, args, what=None):
+    def run_xml(self, args, what=None, timeout=None):
+        timeout = self.timeout if timeout is None else timeout
         cmd = [GLUSTER, "--mode=script"]
         if self.remote_host:
             cmd.append("--remote-host=%s" % self.remote_host)
         cmd += list(args) + ["--xml"]
         what = what or " ".join(args[:2])
         try:
-            res = self.runner(cmd, timeout=self.timeout, check=False)
+            res = self.runner(cmd, timeout=timeout, check=False)
         except CommandTimeout:
             raise ServerUnreachable("glusterd on %s did not answer %r within %s s"
-                                    % (self.where(), what, self.timeout))
+                                    % (self.where(), what, _secs(timeout)))
         except CommandFailed as exc:
             raise GlusterError("cannot run the gluster command on %s: %s" % (self.where(), exc.message))
         out = res.stdout or ""
@@ -247,6 +291,10 @@ class GlusterCLI(object):
                     raise
             time.sleep(2)
 
+    def ask(self, args, parse, what=None, timeout=None):
+        """run_xml + parse once, no retry: for the waits below, which poll on their own clock."""
+        return parse(self.run_xml(list(args), what, timeout))
+
     def command(self, args, what=None):
         """A command that changes something (peer probe, volume create/set/start); raises on failure."""
         what = what or " ".join(args[:2])
@@ -269,6 +317,9 @@ class GlusterCLI(object):
     def pool_list(self):
         return self.query(["pool", "list"], parse_pool_list, "pool list")
 
+    def peer_status(self):
+        return self.query(["peer", "status"], parse_peer_status, "peer status")
+
     def volume_status(self, volume, detail=True):
         args = ["volume", "status", volume] + (["detail"] if detail else [])
         return self.query(args, parse_volume_status, "volume status")
@@ -276,3 +327,163 @@ class GlusterCLI(object):
     def heal_info(self, volume, split_brain=False):
         args = ["volume", "heal", volume, "info"] + (["split-brain"] if split_brain else [])
         return self.query(args, parse_heal_info, "heal info")
+
+
+# -- bounded waits for cluster state -------------------------------------------------------------
+#
+# glusterd answers a command once it has started the change, not once the cluster reached the
+# state the change leads to: a probed peer joins, a started volume's bricks come up and a
+# (re)started glusterd answers some time later. Each step that needs that state waits for it
+# here, within a bound, and names what it waited for and what it saw last when the bound passes.
+
+
+def _secs(seconds):
+    return "%g" % seconds
+
+
+def poll_until(check, timeout, poll=POLL, clock=None, sleep=None):
+    """Call ``check(ask_timeout)`` -> (done, seen) until done or ``timeout`` seconds passed (on a
+    monotonic clock); return (done, seen of the last call). Every call gets ``ask_timeout``, the
+    time left (at least MIN_ASK), for the commands it runs."""
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    deadline = clock() + timeout
+    while True:
+        done, seen = check(max(MIN_ASK, deadline - clock()))
+        left = deadline - clock()
+        if done or left <= 0:
+            return done, seen
+        sleep(min(poll, left))
+
+
+def _ask_each(clis, args, parse, what, ask_timeout):
+    """{address: parsed answer or the XosanError that came instead} for each node."""
+    answers = {}
+    for address, cli in clis.items():
+        try:
+            answers[address] = cli.ask(args, parse, what, timeout=min(cli.timeout, ask_timeout))
+        except XosanError as exc:  # glusterd not up yet, SSH not answering, lock held: not yet
+            answers[address] = exc
+    return answers
+
+
+def wait_for_glusterd(clis, timeout=GLUSTERD_TIMEOUT, poll=POLL, clock=None, sleep=None):
+    """Wait until glusterd answers (``pool list``) on every node of ``clis`` ({address: GlusterCLI}),
+    e.g. after its storage VM (re)started; raise ClusterWaitTimeout naming those that do not."""
+    def check(ask_timeout):
+        answers = _ask_each(clis, ["pool", "list"], parse_pool_list, "pool list", ask_timeout)
+        silent = [(a, answers[a]) for a in sorted(answers) if isinstance(answers[a], XosanError)]
+        return not silent, silent
+
+    done, silent = poll_until(check, timeout, poll, clock, sleep)
+    if not done:
+        raise ClusterWaitTimeout(
+            "glusterd on %s did not answer within %s s (last seen: %s)" % (
+                ", ".join(a for a, _ in silent), _secs(timeout),
+                "; ".join("%s: %s" % (a, exc.message) for a, exc in silent)),
+            what="glusterd answering", last=silent,
+            hint="Check that glusterd runs on those storage nodes (systemctl status glusterd)")
+
+
+def peer_lag(views, members):
+    """What keeps ``members`` from being one pool: [(peer, viewer, seen)] for each member that a
+    viewer does not see in 'Peer in Cluster' and connected. ``views``: {viewer address: its pool
+    list, or the XosanError asking for it gave}; a viewer that could not be asked gives one entry
+    with peer None."""
+    # a node lists itself as "localhost" with its uuid: a member that is also a viewer is found by
+    # uuid too, should another node know it by another name than the address we have
+    uuid_of = {}
+    for viewer, peers in views.items():
+        if not isinstance(peers, XosanError):
+            uuid_of.update((viewer, p.uuid) for p in peers if p.hostname == "localhost" and p.uuid)
+    lag = []
+    for viewer in sorted(views):
+        peers = views[viewer]
+        if isinstance(peers, XosanError):
+            lag.append((None, viewer, "not asked: %s" % peers.message))
+            continue
+        for member in members:
+            if member == viewer:
+                continue
+            found = [p for p in peers if p.known_as(member) or (uuid_of.get(member) and p.uuid == uuid_of[member])]
+            if not found:
+                lag.append((member, viewer, "unknown"))
+            elif not found[0].in_cluster:
+                lag.append((member, viewer, found[0].describe()))
+    return lag
+
+
+def describe_lag(lag, timeout):
+    peers = []
+    for peer, _, _ in lag:
+        if peer is not None and peer not in peers:
+            peers.append(peer)
+    seen = []
+    for peer in peers:
+        where = ", ".join("%s on %s" % (s, v) for p, v, s in lag if p == peer)
+        seen.append(where if len(peers) == 1 else "%s: %s" % (peer, where))
+    seen += ["%s %s" % (v, s) for p, v, s in lag if p is None]
+    if peers:
+        head = "peer%s %s did not reach '%s'" % ("s" if len(peers) > 1 else "", ", ".join(peers), PEER_IN_CLUSTER)
+    else:
+        head = "the pool could not be checked for '%s'" % PEER_IN_CLUSTER
+    return "%s within %s s (last seen: %s)" % (head, _secs(timeout), "; ".join(seen))
+
+
+def wait_for_peers(clis, members=None, timeout=PEER_TIMEOUT, poll=POLL, clock=None, sleep=None):
+    """Wait until every node of ``clis`` ({address: GlusterCLI on that node}) sees every other one
+    of ``members`` (default: the addresses of ``clis``) as 'Peer in Cluster', connected: glusterd on
+    each node must agree before a command that names a new peer runs, as staging runs on all of
+    them. Raises ClusterWaitTimeout naming the peers and what each node last saw of them."""
+    members = list(members if members is not None else sorted(clis))
+
+    def check(ask_timeout):
+        lag = peer_lag(_ask_each(clis, ["pool", "list"], parse_pool_list, "pool list", ask_timeout), members)
+        return not lag, lag
+
+    done, lag = poll_until(check, timeout, poll, clock, sleep)
+    if not done:
+        raise ClusterWaitTimeout(describe_lag(lag, timeout), what=PEER_IN_CLUSTER, last=lag,
+                                 hint="Check that the storage nodes reach each other on TCP port 24007 "
+                                      "and glusterd's log (/var/log/glusterfs/glusterd.log) on them")
+
+
+def bricks_offline(wanted, status_bricks):
+    """[(brick name, what volume status says of it)] for each of ``wanted`` not online."""
+    by_name = dict((b.name, b) for b in status_bricks)
+    out = []
+    for name in wanted:
+        b = by_name.get(name)
+        if b is None:
+            out.append((name, "not listed"))
+        elif not b.online:
+            out.append((name, "offline"))
+    return out
+
+
+def wait_for_bricks(cli, volume, bricks=None, timeout=BRICKS_TIMEOUT, poll=POLL, clock=None, sleep=None):
+    """Wait until ``volume status`` (asked through ``cli``) shows each brick online: ``bricks`` (names
+    "host:/path"), or every brick of the volume. Raises ClusterWaitTimeout naming those that are not."""
+    def check(ask_timeout):
+        ask_timeout = min(cli.timeout, ask_timeout)
+        try:
+            wanted = list(bricks) if bricks else [
+                b.name for b in cli.ask(["volume", "info", volume], parse_volume_info, "volume info",
+                                        timeout=ask_timeout)[0].bricks]
+            status, _ = cli.ask(["volume", "status", volume], parse_volume_status, "volume status",
+                                timeout=ask_timeout)
+        except (XosanError, IndexError) as exc:
+            return False, [("", getattr(exc, "message", None) or "no such volume")]
+        missing = bricks_offline(wanted, status)
+        return not missing, missing
+
+    done, missing = poll_until(check, timeout, poll, clock, sleep)
+    if not done:
+        named = [n for n, _ in missing if n]
+        raise ClusterWaitTimeout(
+            "%s of volume %s did not come online within %s s (last seen: %s)" % (
+                ("brick%s %s" % ("s" if len(named) > 1 else "", ", ".join(named))) if named else "the bricks",
+                volume, _secs(timeout),
+                "; ".join(("%s %s" % (n, s)) if n else s for n, s in missing)),
+            what="bricks online", last=missing,
+            hint="See the brick logs (/var/log/glusterfs/bricks/) on the storage nodes")

@@ -8,7 +8,7 @@ disks, SSH to a storage VM for gluster commands.
 
 import time
 
-from xosan import health, storage_vm
+from xosan import gluster, health, storage_vm
 from xosan.deploy import HostPlan, Progress
 from xosan.errors import GlusterError, XosanError
 
@@ -98,6 +98,8 @@ class Operations(object):
             self.x.run_async("VM.start_on", vm, host, False, False)
         p.step("wait for %s over SSH" % ip)
         self.d.wait_reachable(p, [(host_name, ip)])
+        self.d.wait_glusterd(p, [ip])
+        self._wait_joined(p, self.d.gluster_cli(), [ip])
         p.step("wait for self-heal")
         self.wait_heal(p, heal_timeout)
 
@@ -178,16 +180,22 @@ class Operations(object):
         self.d.dom0_addresses(p, net)  # a host new to the pool has none on the storage network yet
         p.step(steps[2])
         self.d.wait_reachable(p, [(new_name, new_ip)])
+        self.d.wait_glusterd(p, [new_ip])
         cli = self.d.gluster_cli(exclude=[old_ip, new_ip])
         cli.command(["peer", "probe", new_ip], "peer probe")
-        self._wait_peer(cli, new_ip)
+        # replace-brick is staged on every node: each must see the new peer 'Peer in Cluster'
+        self._wait_joined(p, cli, [new_ip], exclude=[old_ip])
         p.step(steps[3])
         target = self.d.ssh_target(new_ip)
+        new_bricks = []
         for old in bricks:
             new = self._new_brick(old, new_ip)
             target.run(["mkdir", "-p", new.rpartition(":")[2]])
             cli.command(["volume", "replace-brick", self.d.id, old, new, "commit", "force"], "replace-brick")
+            new_bricks.append(new)
             p.info("%s -> %s" % (old, new))
+        if new_bricks:
+            self.d.wait_bricks(p, cli, new_bricks)
         p.step(steps[4])
         cli.command(["peer", "detach", old_ip, "force"], "peer detach")
         p.step(steps[5])
@@ -206,13 +214,19 @@ class Operations(object):
             raise XosanError("cannot tell the data disk size of %s" % vm_rec["name_label"])
         return max(sizes)
 
-    def _wait_peer(self, cli, ip, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if any(x.hostname == ip and x.connected for x in cli.pool_list()):
-                return
-            time.sleep(1)
-        raise XosanError("%s did not join the trusted pool within %d s" % (ip, timeout))
+    def _wait_joined(self, p, cli, new_ips, exclude=(), timeout=gluster.PEER_TIMEOUT):
+        """Wait until ``new_ips`` and the pool's nodes all see each other as 'Peer in Cluster':
+        as seen from ``cli``'s node, which runs the next command, and from every other node
+        ``cli``'s node counts connected (``exclude``: a dead node still listed)."""
+        here = cli.where()
+        nodes = [here]
+        for peer in cli.pool_list():
+            if peer.connected and peer.hostname != "localhost" and peer.hostname not in nodes:
+                nodes.append(peer.hostname)
+        nodes += [ip for ip in new_ips if ip not in nodes]
+        nodes = [n for n in nodes if n not in exclude]
+        clis = dict((n, cli if n == here else self.d.node_cli(n)) for n in nodes)
+        self.d.wait_peers(p, clis, nodes, timeout)
 
     # -- add hosts ------------------------------------------------------------------------------------
 
@@ -269,9 +283,10 @@ class Operations(object):
         self.d.refresh_known_hosts()
         self.d.dom0_addresses(p, net)
         self.d.wait_reachable(p, [(pl.name, pl.vm_address) for pl in plans])
+        self.d.wait_glusterd(p, [pl.vm_address for pl in plans])
         for pl in plans:
             cli.command(["peer", "probe", pl.vm_address], "peer probe")
-            self._wait_peer(cli, pl.vm_address)
+            self._wait_joined(p, cli, [pl.vm_address])
         subdir = "b%d" % (int(time.time()) % 100000)
         for pl in plans:
             self.d.ssh_target(pl.vm_address).run(["mkdir", "-p", storage_vm.brick_dir(self.d.id, subdir)])
@@ -283,6 +298,7 @@ class Operations(object):
             p.step(steps[2])
             cli.command(["volume", "add-brick", self.d.id, "replica", "3", "arbiter", "1"] + new_bricks,
                         "add-brick")
+            self.d.wait_bricks(p, cli, new_bricks)
             p.step(steps[3])
             # the 2-host exception (server quorum off) no longer applies with three nodes
             cli.command(["volume", "set", self.d.id, "cluster.server-quorum-type", "server"], "volume set")
@@ -294,6 +310,7 @@ class Operations(object):
         else:
             args += ["replica", str(info.replica)] + (["arbiter", "1"] if info.arbiter else []) + new_bricks
         cli.command(args, "add-brick")
+        self.d.wait_bricks(p, cli, new_bricks)  # a rebalance needs every brick up
         p.step(steps[2])
         cli.command(["volume", "rebalance", self.d.id, "start"], "rebalance start")
         return self._wait_rebalance(p, cli, heal_timeout)
