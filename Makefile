@@ -51,7 +51,7 @@ deps:
 
 # The main job: a simulated 3-host pool on this machine, `xosan deploy` on it, a VDI, status.
 LAB_DIR ?= /var/lib/xosan-lab
-lab: deps $(V3)/.ok
+lab: deps $(V3)/.ok $(V36)/.ok
 	$(V3)/bin/python -m xosan lab --workdir $(LAB_DIR) run $(if $(APPLIANCE),--image $(APPLIANCE))
 
 lab-down: $(V3)/.ok

@@ -21,8 +21,9 @@ import vhdutil
 import xs_errors
 from lock import Lock
 
-from xosan import __version__, boot, devconfig
+from xosan import __version__, boot, devconfig, proc
 from xosan import errors as xe
+from xosan import gc as xgc
 from xosan.volume_sr import SM_CONFIG_SERVERS, VolumeSR, servers_from_sm_config
 
 CAPABILITIES = ["SR_PROBE", "SR_UPDATE",
@@ -46,6 +47,12 @@ DRIVER_INFO = {
 
 DRIVER_CONFIG = {"ATTACH_FROM_CONFIG_WITH_TAPDISK": True}
 
+# cleanup.py, run by systemd as this SR's SMGC@ instance, for xosan SRs (see xosan/gc.py).
+GC_PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "xosan-gc")
+
+# sr_delete runs the framework's GC in this process (FileSR.delete -> cleanup.gc_force).
+xgc.register(cleanup)
+
 # xosan errors -> SM error names. Config errors depend on the key (below).
 _ERROR_NAMES = [
     (xe.VolumeNotFound, "ConfigServerPathBad"),
@@ -55,6 +62,7 @@ _ERROR_NAMES = [
     (xe.MountError, "SRUnavailable"),
     (xe.ServerUnreachable, "SRUnavailable"),
     (xe.QuorumTimeout, "SRUnavailable"),
+    (xe.GCUnavailable, "SMGeneral"),
 ]
 _MISSING_KEY_NAMES = {"server": "ConfigServerMissing", "volume": "ConfigServerPathMissing"}
 _INVALID_KEY_NAMES = {"volume": "ConfigServerPathBad"}
@@ -84,6 +92,7 @@ class XOSANSR(FileSR.FileSR):
         return sr_type in (XOSANSR.DRIVER_TYPE, "smb")
 
     def load(self, sr_uuid):
+        proc.log_to(util.SMlog)
         self.ops_exclusive = FileSR.OPS_EXCLUSIVE
         self.lock = Lock(vhdutil.LOCK_TYPE_SR, self.uuid)
         self.sr_vditype = SR.DEFAULT_TAP
@@ -132,6 +141,8 @@ class XOSANSR(FileSR.FileSR):
                 self._remember_servers(info)
             else:
                 self.volume_sr.attach()
+            # Fail here, loudly, rather than attach an SR whose space is never given back.
+            xgc.check(cleanup)
         except xe.XosanError as exc:
             raise sm_error(exc)
         self.attached = True
@@ -155,9 +166,19 @@ class XOSANSR(FileSR.FileSR):
             os.chdir(SR.MOUNT_BASE)
         try:
             self.volume_sr.detach()
+            xgc.remove_dropin(self.uuid)
         except xe.XosanError as exc:
             raise sm_error(exc)
         self.attached = False
+
+    def _kickGC(self):
+        # Where the framework starts GC (after attach's scan, scan, vdi_delete): first make
+        # sure systemd will run it with xosan known to cleanup (xosan/gc.py).
+        try:
+            xgc.install_dropin(self.uuid, GC_PROGRAM)
+        except xe.XosanError as exc:
+            raise sm_error(exc)
+        super(XOSANSR, self)._kickGC()
 
     def probe(self):
         try:

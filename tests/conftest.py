@@ -1,6 +1,5 @@
 import os
 import shutil
-import subprocess
 import sys
 import uuid
 
@@ -11,7 +10,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from smdriver import Driver  # noqa: E402
-from xosan.lab.xapi_sim import XapiSim, XapiSimServer  # noqa: E402
+from xosan.lab.dom0 import Dom0  # noqa: E402
+from xosan.lab.xapi_sim import XapiSim, XapiSimServer, XapiSimUnixServer  # noqa: E402
 
 
 def pytest_configure(config):
@@ -26,35 +26,35 @@ def _lab_id():
 
 
 @pytest.fixture
-def xapi():
-    """A XAPI simulator with a logged-in session, a host and nothing else."""
+def xapi(tmp_path):
+    """A XAPI simulator with a logged-in session, a host and nothing else; over TCP (``url``)
+    and on a unix socket (``socket``) for a dom0."""
     server = XapiSimServer(XapiSim()).start()
     sim = server.sim
-    sim.host_ref = sim.add("host", {"name_label": "host1", "address": "127.0.0.1"})
+    metrics = sim.add("host_metrics", {"live": True, "memory_total": str(8 << 30)})
+    sim.host_ref = sim.add("host", {"name_label": "host1", "address": "127.0.0.1", "metrics": metrics,
+                                    "enabled": True, "PBDs": [], "other_config": {}})
     sim.session_ref = sim.call("session.login_with_password", ["root", "xosan", "1.0", "tests"])["Value"]
     sim.url = server.url
+    local = XapiSimUnixServer(sim, str(tmp_path / "xapi.sock")).start()
+    sim.socket = local.path
     yield sim
+    local.stop()
     server.stop()
 
 
 @pytest.fixture
-def smenv(tmp_path, xapi):
-    """Environment of one simulated dom0: its own mount base, locks and SMlog."""
-    base = tmp_path / "sr-mount"
-    base.mkdir()
-    env = {"XOSAN_TEST_MOUNT_BASE": str(base), "XOSAN_TEST_LOCK_DIR": str(tmp_path / "locks"),
-           "SMLOG_FILE": str(tmp_path / "SMlog"), "XOSAN_TEST_XAPI_URL": xapi.url}
-    yield env
-    # Never leave a mount behind, even when the test failed half way.
-    with open("/proc/mounts") as fh:
-        mps = [line.split()[1] for line in fh if str(base) in line.split()[1]]
-    for mp in sorted(mps, reverse=True):
-        subprocess.call(["umount", "-l", mp])
+def dom0(tmp_path, xapi):
+    """The simulated host's dom0 (xosan/lab/dom0.py): the real SM framework, xapi on its socket.
+    Its down() unmounts whatever a test left mounted there, even when it failed half way."""
+    d = Dom0(str(tmp_path / "dom0"), xapi.record("host", xapi.host_ref)["uuid"], xapi.socket).up()
+    yield d
+    d.down()
 
 
 @pytest.fixture
-def driver(smenv, xapi):
-    return Driver(env=smenv, session_ref=xapi.session_ref, host_ref=xapi.host_ref)
+def driver(dom0, xapi):
+    return Driver(dom0, session_ref=xapi.session_ref, host_ref=xapi.host_ref)
 
 
 @pytest.fixture

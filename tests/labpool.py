@@ -62,7 +62,8 @@ class Pool(object):
         raise KeyError(host_name)
 
     def mount_path(self, host_name, sr_uuid, *more):
-        return os.path.join(self.lab.state["workdir"], "hosts", host_name, "sr-mount", sr_uuid, *more)
+        """A file of the SR as host ``host_name``'s dom0 sees it."""
+        return self.sim.dom0_path(host_name, os.path.join("/var/run/sr-mount", sr_uuid, *more))
 
     def snapshot(self):
         """What an admin would compare: objects and dom0 addresses (tasks and sessions aside)."""
@@ -73,6 +74,7 @@ class Pool(object):
 
     def close(self):
         self.server.stop()
+        self.sim.close()
         self.lab.down()
 
 

@@ -42,6 +42,7 @@ def pool(tmp_path):
     yield x
     x.logout()
     server.stop()
+    sim.close()
 
 
 def _local_sr(x, host_name):
@@ -335,6 +336,7 @@ def tls_master(tmp_path):
     sim.url = server.url
     yield server.url, printed, sim
     server.stop()
+    sim.close()
 
 
 def test_self_signed_master_is_refused_with_the_fingerprint_to_check(tls_master):

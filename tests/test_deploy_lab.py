@@ -60,8 +60,7 @@ def test_three_hosts_deploy_plug_everywhere_and_rerun_changes_nothing(pool3):
                                      "xenstore_data": {}, "sm_config": {}, "tags": []})
     vdi_uuid = x.api.VDI.get_uuid(vdi)
     for h in sim.db["host"].values():
-        path = os.path.join(pool3.lab.state["workdir"], "hosts", h["name_label"], "sr-mount", rec["uuid"],
-                            vdi_uuid + ".vhd")
+        path = pool3.mount_path(h["name_label"], rec["uuid"], vdi_uuid + ".vhd")
         assert os.path.getsize(path) > 0
     h, err, attached, _ = d.status()
     assert err is None and h.verdict == "healthy" and all(a for _, a in attached)

@@ -3,12 +3,14 @@ two data nodes with a client on each side. Each test builds and removes its own 
 
 import os
 import time
+import uuid as uuidlib
 
 import pytest
 
 from labutil import (brick_sha256, lab_subnet, sha256, split_brain_entries, three_node_lab, timed_write,
                      wait_for_heal)
 from smdriver import Driver
+from xosan.lab.dom0 import Dom0
 
 pytestmark = pytest.mark.gluster
 
@@ -22,9 +24,8 @@ def lab(tmp_path, request):
         yield lab
 
 
-def attached_sr_with_vdi(lab, smenv, xapi, new_sr, size, vdi_type="user"):
+def attached_sr_with_vdi(lab, driver, new_sr, size, vdi_type="user"):
     """sr_create + sr_attach + vdi_create on the lab's volume, through the driver."""
-    driver = Driver(env=smenv, session_ref=xapi.session_ref, host_ref=xapi.host_ref)
     dconf = {"server": ",".join(n.ip for n in lab.nodes), "volume": "xosan", "SRmaster": "true"}
     sr_uuid, sr_ref = new_sr(dconf)
     common = dict(sr_uuid=sr_uuid, sr_ref=sr_ref)
@@ -36,9 +37,9 @@ def attached_sr_with_vdi(lab, smenv, xapi, new_sr, size, vdi_type="user"):
     return driver, dconf, sr_uuid, common, vdi
 
 
-def test_vdi_survives_a_cut_data_node_and_heals_on_both_bricks(lab, smenv, xapi, new_sr, tmp_path):
-    driver, dconf, sr_uuid, common, vdi = attached_sr_with_vdi(lab, smenv, xapi, new_sr, 256 * MiB)
-    vhd = os.path.join(smenv["XOSAN_TEST_MOUNT_BASE"], sr_uuid, vdi["uuid"] + ".vhd")
+def test_vdi_survives_a_cut_data_node_and_heals_on_both_bricks(lab, driver, dom0, new_sr, tmp_path):
+    driver, dconf, sr_uuid, common, vdi = attached_sr_with_vdi(lab, driver, new_sr, 256 * MiB)
+    vhd = dom0.path("/var/run/sr-mount/%s/%s.vhd" % (sr_uuid, vdi["uuid"]))
     before, during = os.urandom(MiB), os.urandom(MiB)
     fd = os.open(vhd, os.O_RDWR)
     try:
@@ -110,25 +111,32 @@ def test_partitioned_data_nodes_never_split_brain(lab, tmp_path):
         os.system("umount %s" % mp)
 
 
-def test_ha_statefile_attached_from_config_on_another_host_survives_a_cut(lab, smenv, xapi, new_sr, tmp_path):
+def test_ha_statefile_attached_from_config_on_another_host_survives_a_cut(lab, driver, xapi, new_sr, tmp_path):
     """XenServer HA: the statefile VDI is attached from its generated config, with xapi down,
     on a host where the SR is not attached; its I/O goes on while a data node is cut off."""
-    driver, dconf, sr_uuid, common, vdi = attached_sr_with_vdi(lab, smenv, xapi, new_sr, 4 * MiB,
+    driver, dconf, sr_uuid, common, vdi = attached_sr_with_vdi(lab, driver, new_sr, 4 * MiB,
                                                                vdi_type="ha_statefile")
     config = driver.call("vdi_generate_config", dconf, vdi_uuid=vdi["uuid"], **common)
     driver.call("sr_detach", dconf, **common)
 
-    # another host: its own mount folder, no xapi session (the config carries none)
-    other_base = tmp_path / "host2-sr-mount"
-    other_base.mkdir()
-    other = Driver(env=dict(smenv, XOSAN_TEST_MOUNT_BASE=str(other_base), XOSAN_TEST_XAPI_URL=""))
-    res = other.run_raw(config)
-    from smdriver import unwrap
-    path = unwrap(res.stdout)["params"]
-    assert path.startswith(str(other_base)) and os.path.exists(path), res.stdout + res.stderr
-    with open("/proc/mounts") as fh:
-        assert sum(1 for line in fh if str(other_base) in line) == 1  # the volume, nothing else
+    # another host: its own dom0, with xapi down (the config carries no session). The SR half of
+    # attach_from_config is ours and runs; the framework's blktap2 layer then asks tapdisk for a
+    # device, which cannot exist here (tests/test_sm_contract.py): the statefile is used through
+    # the mount it made, as tapdisk would.
+    other_dom0 = Dom0(str(tmp_path / "host2"), str(uuidlib.uuid4()), None, name="host2").up()
+    try:
+        res = Driver(other_dom0).run_raw(config)
+        assert "tap" in res.stdout and "<fault>" in res.stdout, res.stdout + res.stderr
+        path = other_dom0.path("/var/run/sr-mount/%s/%s.vhd" % (sr_uuid, vdi["uuid"]))
+        assert os.path.exists(path)
+        assert len(other_dom0.fuse_mounts()) == 1  # the volume, nothing else
+        _statefile_io_through_a_cut(lab, path)
+        Driver(other_dom0).call("sr_detach", dconf, sr_uuid=sr_uuid)
+    finally:
+        other_dom0.down()
 
+
+def _statefile_io_through_a_cut(lab, path):
     fd = os.open(path, os.O_RDWR)
     try:
         block = os.urandom(4096)
@@ -141,4 +149,3 @@ def test_ha_statefile_attached_from_config_on_another_host_survives_a_cut(lab, s
         lab.node(1).reconnect()
     finally:
         os.close(fd)
-    other.call("sr_detach", dconf, sr_uuid=sr_uuid)

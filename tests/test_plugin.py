@@ -8,7 +8,6 @@ deployed simulated pool with real storage nodes."""
 import json
 import os
 import subprocess
-import sys
 import xmlrpc.client
 
 import pytest
@@ -23,7 +22,6 @@ from xosan.xapi import Xapi
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data", "gluster")
 PLUGIN = os.path.join(ROOT, "plugins", "xosan")
-SMAPI = os.path.join(ROOT, "xosan", "lab", "smapi")
 N1, N2, N3 = "10.250.78.11", "10.250.78.12", "10.250.78.13"
 SR_UUID = "5b0e3d0c-7a49-4c1e-9d0b-2f3e4a5b6c7d"
 
@@ -280,26 +278,26 @@ def test_plugin_file_compiles_on_this_python():
     assert os.access(PLUGIN, os.X_OK)
 
 
-def run_plugin(xapi, fn, args, session=None):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SMAPI, ROOT]), XOSAN_TEST_XAPI_URL=xapi.url)
+def run_plugin(dom0, xapi, fn, args, session=None):
+    """As xapi runs /etc/xapi.d/plugins/xosan: in a dom0, xapi on its unix socket."""
     request = xmlrpc.client.dumps((session or xapi.session_ref, args), fn)
-    res = subprocess.run([sys.executable, PLUGIN, request], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, env=env, timeout=60)
+    res = subprocess.run(dom0.argv(["/etc/xapi.d/plugins/xosan", request]), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, env=dom0.env(), timeout=60)
     assert res.returncode == 0, res.stderr
     (answer,), method = xmlrpc.client.loads(res.stdout)
     assert method is None  # a methodResponse
     return answer
 
 
-def test_plugin_dispatch_answers_in_xapis_shape(xapi):
-    answer = run_plugin(xapi, "check", {})
+def test_plugin_dispatch_answers_in_xapis_shape(xapi, dom0):
+    answer = run_plugin(dom0, xapi, "check", {})
     assert answer["Status"] == "Success"
     assert json.loads(answer["Value"])["reason"] == "no SR of type xosan in this pool"
     # with the session xapi handed over
     assert [list(p) for m, p in xapi.calls if m == "SR.get_all_records"] == [[xapi.session_ref]]
-    assert run_plugin(xapi, "nope", {}) == {"Status": "Failure",
+    assert run_plugin(dom0, xapi, "nope", {}) == {"Status": "Failure",
                                             "ErrorDescription": ["UNKNOWN_XENAPI_PLUGIN_FUNCTION", "nope"]}
-    answer = run_plugin(xapi, "probe", {})
+    answer = run_plugin(dom0, xapi, "probe", {})
     assert answer["Status"] == "Failure"
     code, fn, kind, message = answer["ErrorDescription"]
     assert (code, fn, kind) == ("XENAPI_PLUGIN_FAILURE", "probe", "XosanError") and "server" in message
@@ -323,6 +321,7 @@ def sim_pool(tmp_path):
     sim.url = server.url
     yield sim, Xapi.connect(server.url, "root", "xosan")
     server.stop()
+    sim.close()
 
 
 def test_host_call_plugin_through_the_xenapi_client(sim_pool):

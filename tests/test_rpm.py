@@ -12,12 +12,14 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid as uuidlib
 import xmlrpc.client
 
 import pytest
 
+from xosan.lab.dom0 import Dom0
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMAPI = os.path.join(ROOT, "xosan", "lab", "smapi")
 TOOLS = ("make", "git", "tar", "rpmbuild", "rpm", "rpm2cpio", "cpio")
 
 SITELIB = "/usr/lib/python3.6/site-packages"
@@ -96,12 +98,13 @@ def test_name_version_release_arch(rpm_file):
 
 def test_layout(rpm_file):
     files = files_of(rpm_file)
-    for path in (SM_DIR + "/XOSANSR.py", SM_DIR + "/XOSANSR", "/usr/bin/xosan",
+    for path in (SM_DIR + "/XOSANSR.py", SM_DIR + "/XOSANSR", SM_DIR + "/xosan-gc", SITELIB + "/xosan/gc.py",
+                 "/usr/bin/xosan",
                  SITELIB + "/xosan", SITELIB + "/xosan/__init__.py", SITELIB + "/xosan/cli.py",
                  SITELIB + "/xosan/devconfig.py", SITELIB + "/xosan/volume_sr.py", CONF_D_FILE,
                  PLUGIN, SITELIB + "/xosan/plugin.py"):
         assert path in files
-    allowed = (SM_DIR + "/XOSAN", SITELIB + "/xosan", "/usr/bin/xosan", CONF_D_FILE,
+    allowed = (SM_DIR + "/XOSAN", SM_DIR + "/xosan-gc", SITELIB + "/xosan", "/usr/bin/xosan", CONF_D_FILE,
                "/usr/share/doc/xosan", PLUGIN)
     strays = [f for f in files if not f.startswith(allowed)]
     assert strays == []
@@ -307,15 +310,15 @@ def test_preun_allows_erase_without_a_xosan_sr_attached(rpm_file, fake_dom0):
 
 # -- the installed files, run -------------------------------------------------------------
 
-def packaged_env(root, tmp_path):
-    env = dict(os.environ)
-    for var in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"):
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join([SMAPI, root + SITELIB])
-    env["SMLOG_FILE"] = str(tmp_path / "SMlog")
-    env["XOSAN_TEST_LOCK_DIR"] = str(tmp_path / "locks")
-    env["XOSAN_TEST_MOUNT_BASE"] = str(tmp_path / "sr-mount")
-    return env
+@pytest.fixture
+def packaged_dom0(installed_root, tmp_path):
+    """A lab dom0 (the real SM framework) holding the RPM's files where the RPM puts them:
+    the driver and xosan-gc in /opt/xensource/sm, the plugin, the packaged xosan package."""
+    d = Dom0(str(tmp_path / "dom0"), str(uuidlib.uuid4()), None,
+             sm_files=[(installed_root + SM_DIR + "/" + f, f) for f in ("XOSANSR.py", "xosan-gc")],
+             plugins=[(installed_root + PLUGIN, "xosan")], site_packages=installed_root + SITELIB).up()
+    yield d
+    d.down()
 
 
 def test_installed_tree(installed_root):
@@ -324,6 +327,10 @@ def test_installed_tree(installed_root):
     assert os.access(driver, os.X_OK)
     with open(driver) as fh:
         assert fh.readline().rstrip("\n") == "#!/usr/bin/python3"     # dom0's Python, not $PATH's
+    gc_program = installed_root + SM_DIR + "/xosan-gc"
+    assert os.access(gc_program, os.X_OK)
+    with open(gc_program) as fh:
+        assert fh.readline().rstrip("\n") == "#!/usr/bin/python3"
     with open(installed_root + "/usr/bin/xosan") as fh:
         launcher = fh.read()
     assert launcher.startswith("#!/usr/bin/python3\n") and "from xosan.cli import main" in launcher
@@ -334,16 +341,13 @@ def test_installed_tree(installed_root):
     assert not os.path.exists(installed_root + CONF_D_FILE)           # ghost: made by %post
 
 
-def test_installed_driver_answers_sr_get_driver_info(installed_root, tmp_path):
-    env = packaged_env(installed_root, tmp_path)
-    # The xosan package found with that path is the packaged copy, not the repository's.
-    where = check([sys.executable, "-c", "import os, xosan; print(os.path.realpath(xosan.__file__))"],
-                  env=env, cwd=str(tmp_path))
-    assert where.strip() == os.path.realpath(installed_root + SITELIB + "/xosan/__init__.py")
+def test_installed_driver_answers_sr_get_driver_info(installed_root, packaged_dom0):
+    # The xosan package dom0's Python finds is the packaged copy, not the repository's.
+    where = packaged_dom0.run(["/usr/bin/python3", "-c", "import os, xosan; print(os.path.realpath(xosan.__file__))"])
+    assert where.stdout.strip() == os.path.realpath(installed_root + SITELIB + "/xosan/__init__.py")
     request = xmlrpc.client.dumps(({"command": "sr_get_driver_info", "device_config": {}},),
                                   "sr_get_driver_info")
-    res = run([sys.executable, installed_root + SM_DIR + "/XOSANSR", request], env=env,
-              cwd=str(tmp_path), timeout=120)
+    res = packaged_dom0.run([SM_DIR + "/XOSANSR", request], check=False)
     assert res.returncode == 0, res.stderr
     values, _ = xmlrpc.client.loads(res.stdout)
     info = values[0]
@@ -359,20 +363,22 @@ def test_installed_driver_answers_sr_get_driver_info(installed_root, tmp_path):
 
 
 def test_installed_command_runs(installed_root, tmp_path):
-    env = packaged_env(installed_root, tmp_path)
+    env = dict(os.environ)
+    for var in ("PYTHONHOME", "PYTHONSTARTUP"):
+        env.pop(var, None)
+    env["PYTHONPATH"] = installed_root + SITELIB
     res = run([sys.executable, installed_root + "/usr/bin/xosan", "--version"], env=env,
               cwd=str(tmp_path), timeout=60)
     assert res.returncode == 0, res.stderr
     assert (res.stdout + res.stderr).strip() == "xosan %s" % _version()
 
 
-def test_installed_host_plugin_answers_as_xapi_expects(installed_root, tmp_path):
+def test_installed_host_plugin_answers_as_xapi_expects(packaged_dom0):
     # No xapi here: the calls that fail before asking it show the packaged plugin's dispatch.
-    env = packaged_env(installed_root, tmp_path)
     for fn, args, expected in (("nope", {}, ["UNKNOWN_XENAPI_PLUGIN_FUNCTION", "nope"]),
                                ("probe", {}, ["XENAPI_PLUGIN_FAILURE", "probe", "XosanError"])):
         request = xmlrpc.client.dumps(("OpaqueRef:session", args), fn)
-        res = run([sys.executable, installed_root + PLUGIN, request], env=env, cwd=str(tmp_path), timeout=60)
+        res = packaged_dom0.run([PLUGIN, request], check=False)
         assert res.returncode == 0, res.stderr
         (answer,), _ = xmlrpc.client.loads(res.stdout)
         assert answer["Status"] == "Failure"

@@ -31,7 +31,6 @@ What that gives, measured on the lab (GlusterFS 10.3):
 """
 
 import json
-import os
 import time
 
 from xosan import devconfig, health
@@ -192,9 +191,7 @@ def volume_health(servers, volume, cli_factory=None, reach=None):
 # -- the pool's SRs ---------------------------------------------------------------------------
 
 def this_host_uuid():
-    """This host's uuid, from xapi's inventory ($XOSAN_TEST_HOST_UUID in the lab)."""
-    if os.environ.get("XOSAN_TEST_HOST_UUID"):
-        return os.environ["XOSAN_TEST_HOST_UUID"]
+    """This host's uuid, from xapi's inventory."""
     try:
         with open(INVENTORY) as fh:
             for line in fh:
@@ -273,7 +270,7 @@ def probe_report(args, api=None, cli_factory=None, mount_base=None):
                          hint="e.g. xe host-call-plugin host-uuid=... plugin=xosan fn=probe "
                               "args:server=10.0.50.11 [args:volume=xosan]")
     conf = devconfig.parse({"server": args["server"], "volume": args.get("volume") or ""}, require_volume=False)
-    base = mount_base or os.environ.get("XOSAN_TEST_MOUNT_BASE") or DEFAULT_MOUNT_BASE
+    base = mount_base or DEFAULT_MOUNT_BASE
     vsr = VolumeSR(conf, base, None, cli_factory=cli_factory or _remote)
     if conf.volume is None:
         return {"servers": conf.servers, "volumes": vsr.list_volumes()}

@@ -197,7 +197,11 @@ class VolumeSR(object):
 
     def probe(self):
         # type: () -> list
-        """SR uuids found on the volume, through a private read-only mount."""
+        """SR uuids found on the volume, through a private read-only mount.
+
+        A volume that does not exist or is not started gets the same answer as sr_create
+        gives (precheck), not a raw mount error."""
+        self.precheck()
         point = os.path.join(self.mount_base, "xosan-probe", str(uuidlib.uuid4()))
         self._mount(point, readonly=True)
         try:

@@ -6,6 +6,7 @@ works after a crash and never touches anything the lab did not create.
 
 import json
 import os
+import shutil
 import time
 
 from xosan import planner, ssh
@@ -192,7 +193,11 @@ class Lab(object):
 
     def down(self):
         """Remove every host, node, loop device and the bridge; safe after a crash; idempotent."""
+        from xosan.lab.dom0 import reap
         self.stop_xapi()
+        hosts_dir = os.path.join(self.state["workdir"], "hosts")
+        for name in sorted(os.listdir(hosts_dir)) if os.path.isdir(hosts_dir) else []:
+            reap(os.path.join(hosts_dir, name, "dom0"))  # dom0s a crashed simulator left running
         self.unmount_all()
         for h in self.hosts:
             h.destroy()
@@ -202,6 +207,15 @@ class Lab(object):
             self.save()
         if link_exists(self.state["bridge"]):
             sh(["ip", "link", "del", self.state["bridge"]])
-        path = os.path.join(self.state["workdir"], STATE_FILE)
-        if os.path.exists(path):
-            os.unlink(path)
+        self._remove_workdir()
+
+    def _remove_workdir(self):
+        """Nothing a later run could trip on: the nodes' glusterd state, keys, half-made folders.
+        Refused (with the reason) while anything is still mounted inside it."""
+        from xosan.mount import mounts
+        top = self.state["workdir"].rstrip("/")
+        busy = [mp for _, mp, _, _ in mounts() if mp == top or mp.startswith(top + "/")]
+        if busy:
+            raise LabError("lab down left %s mounted; unmount it, then run lab down again" % ", ".join(busy))
+        if os.path.exists(os.path.join(top, STATE_FILE)):  # a lab's folder, not some other one
+            shutil.rmtree(top)

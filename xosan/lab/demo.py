@@ -15,6 +15,7 @@ import sys
 import time
 
 from xosan.lab.cluster import Lab
+from xosan.lab.dom0 import holder_pid, path_in
 from xosan.lab.node import LabError
 from xosan.lab.standin import make_standin
 from xosan.xapi import Xapi
@@ -31,6 +32,14 @@ def _run_cli(args, check=True):
     if check and rc != 0:
         raise LabError("xosan %s failed (exit %d)" % (" ".join(args), rc))
     return rc
+
+
+def _dom0_file(workdir, host_name, inside):
+    """A file as a simulated host's dom0 sees it (the simulator process runs the dom0s)."""
+    pid = holder_pid(os.path.join(workdir, "hosts", host_name, "dom0"))
+    if pid is None:
+        raise LabError("host %s has no running dom0 (is the XAPI simulator up?)" % host_name)
+    return path_in(pid, inside)
 
 
 def write_manifest(path, url, password_file, subnet, hosts, image):
@@ -115,7 +124,7 @@ def run(workdir, hosts=3, subnet="10.250.0", image=None):
         vdi_uuid = api.VDI.get_uuid(vdi)
         hosts_recs = sorted(api.host.get_all_records().values(), key=lambda h: h["name_label"])
         pattern = hashlib.sha256(b"xosan lab").digest() * (MiB // 32)
-        paths = [os.path.join(workdir, "hosts", h["name_label"], "sr-mount", sr_uuid, vdi_uuid + ".vhd")
+        paths = [_dom0_file(workdir, h["name_label"], "/var/run/sr-mount/%s/%s.vhd" % (sr_uuid, vdi_uuid))
                  for h in hosts_recs]
         fd = os.open(paths[0], os.O_RDWR)
         try:

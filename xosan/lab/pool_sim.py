@@ -16,8 +16,10 @@ On top of XapiSim's object store it behaves like xapi where XOSAN depends on it:
   removes it with its brick;
 - SR.create, SR.probe, SR.scan, SR.destroy, PBD.plug/unplug, VDI.create/destroy/
   snapshot/clone on an SR of type xosan run drivers/XOSANSR.py as xapi runs a
-  SMAPIv1 driver, as the host concerned: inside that host's network namespace,
-  with its own mount folder; the driver's faults become SR_BACKEND_FAILURE_<code>;
+  SMAPIv1 driver, as the host concerned: in that host's lab dom0 (xosan/lab/dom0.py:
+  the REAL SM framework at /opt/xensource/sm, this host's network namespace, its
+  own mounts, locks, SMlog and xapi socket); the driver's faults become
+  SR_BACKEND_FAILURE_<code>; host.call_plugin runs the host plugin there too;
 - PIF.reconfigure_ip on a host's storage PIF gives that host's dom0 its address
   on the lab bridge (a LabHost namespace). A host without one cannot reach the
   storage VMs: the driver is not run for it, its SR calls fail with
@@ -31,10 +33,11 @@ import os
 import shutil
 import uuid as uuidlib
 
+from xosan.lab.dom0 import Dom0
 from xosan.lab.host import LabHost
 from xosan.lab.node import LabNode
 from xosan.lab.smrunner import Driver, SMFault
-from xosan.lab.xapi_sim import XapiFailure, XapiSim
+from xosan.lab.xapi_sim import XapiFailure, XapiSim, XapiSimUnixServer
 from xosan.storage_vm import from_xenstore_data
 
 GiB = 1024 ** 3
@@ -72,7 +75,15 @@ class LabXapi(XapiSim):
         self.url = url
         self.faults = {"unreachable": set()}  # VM name labels whose node starts cut off
         self.sessions[SM_SESSION] = "sm"
+        self.dom0s = {}  # host ref -> (Dom0, its xapi socket server)
         self._build(hosts, local_sr_size)
+
+    def close(self):
+        """Stop every host's dom0 (their FUSE clients, GC runs) and xapi socket."""
+        for dom0, server in self.dom0s.values():
+            dom0.down()
+            server.stop()
+        self.dom0s = {}
 
     # -- the pool -----------------------------------------------------------------------------
 
@@ -83,7 +94,8 @@ class LabXapi(XapiSim):
                                        "PIFs": [], "VIFs": [], "MTU": "1500", "other_config": {}, "tags": []})
         self.hosts = []
         for i in range(1, count + 1):
-            host = self.add("host", {"name_label": "lab-host-%d" % i, "hostname": "lab-host-%d" % i,
+            metrics = self.add("host_metrics", {"live": True, "memory_total": str(64 * GiB)})
+            host = self.add("host", {"name_label": "lab-host-%d" % i, "hostname": "lab-host-%d" % i, "metrics": metrics,
                                      "address": "192.0.2.%d" % i, "enabled": True, "PIFs": [], "PBDs": [],
                                      "API_version_major": "2", "API_version_minor": "21", "other_config": {},
                                      "resident_VMs": [], "software_version": {"product_brand": "XCP-ng lab"}})
@@ -121,21 +133,40 @@ class LabXapi(XapiSim):
                 return h
         return None
 
-    def driver_for(self, host, storage=True):
-        """How to run SM code as ``host``. ``storage=False`` (host plugins): a host without a storage
-        address still runs it, from the machine's own network namespace, as a dom0 runs a plugin that
-        then finds the storage VMs unreachable."""
+    def dom0(self, host, storage=True):
+        """``host``'s lab dom0, made on first use. ``storage=False`` (host plugins): a host without a
+        storage address still runs code, from the machine's own network, as a dom0 runs a plugin that
+        then finds the storage VMs unreachable; once it has an address its dom0 is made anew there."""
         lh = self.lab_host(host)
         if lh is None and storage:
             raise XapiFailure("SR_BACKEND_FAILURE_47", "", "host %s has no address on the storage network: its "
                               "dom0 cannot reach the storage VMs" % self.db["host"][host]["name_label"], "")
-        d = self.host_dir(host)
-        for sub in ("sr-mount", "locks"):
-            os.makedirs(os.path.join(d, sub), exist_ok=True)
-        env = {"XOSAN_TEST_MOUNT_BASE": os.path.join(d, "sr-mount"),
-               "XOSAN_TEST_LOCK_DIR": os.path.join(d, "locks"), "SMLOG_FILE": os.path.join(d, "SMlog"),
-               "XOSAN_TEST_XAPI_URL": self.url, "XOSAN_TEST_HOST_UUID": self.db["host"][host]["uuid"]}
-        return Driver(env=env, session_ref=SM_SESSION, host_ref=host, prefix=lh.argv([]) if lh else None)
+        netns = lh.state["netns"] if lh else None
+        if host in self.dom0s and self.dom0s[host][0].netns != netns:
+            old, server = self.dom0s.pop(host)
+            old.down()
+            server.stop()
+        if host not in self.dom0s:
+            d = self.host_dir(host)
+            os.makedirs(d, exist_ok=True)
+            server = XapiSimUnixServer(self, os.path.join(d, "xapi.sock")).start()
+            dom0 = Dom0(os.path.join(d, "dom0"), self.db["host"][host]["uuid"], server.path, netns=netns,
+                        name=self.db["host"][host]["name_label"])
+            try:
+                dom0.up()
+            except Exception:
+                server.stop()
+                raise
+            self.dom0s[host] = (dom0, server)
+        return self.dom0s[host][0]
+
+    def dom0_path(self, host_name, inside):
+        """This machine's path to ``inside`` as host ``host_name``'s dom0 sees it."""
+        [(host, _)] = self.find("host", name_label=host_name)
+        return self.dom0(host, storage=False).path(inside)
+
+    def driver_for(self, host, storage=True):
+        return Driver(self.dom0(host, storage), session_ref=SM_SESSION, host_ref=host)
 
     def sm_call(self, host, command, dconf, **kw):
         try:
@@ -587,10 +618,11 @@ class LabXapi(XapiSim):
         if not plugin or "/" in plugin or plugin.startswith(".") or not os.path.isfile(path):
             raise XapiFailure("XENAPI_MISSING_PLUGIN", plugin)
         args = dict((str(k), str(v)) for k, v in (args or {}).items())
-        drv = self.driver_for(host, storage=False)
+        dom0 = self.dom0(host, storage=False)
         try:
-            res = subprocess.run(drv.prefix + [drv.python, path, xmlrpc.client.dumps((SM_SESSION, args), fn)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=drv.env, timeout=300,
+            request = xmlrpc.client.dumps((SM_SESSION, args), fn)
+            res = subprocess.run(dom0.argv(["/etc/xapi.d/plugins/" + plugin, request]),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dom0.env(), timeout=300,
                                  universal_newlines=True)
         except subprocess.TimeoutExpired as exc:
             raise XapiFailure("XENAPI_PLUGIN_FAILURE", "timeout", exc.stdout or "", exc.stderr or "")

@@ -43,6 +43,7 @@ def main(argv=None):
         server.server.serve_forever()
     finally:
         server.server.server_close()
+        sim.close()
 
 
 if __name__ == "__main__":

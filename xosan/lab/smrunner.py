@@ -1,20 +1,19 @@
 """Run drivers/XOSANSR.py the way xapi runs a SMAPIv1 driver.
 
-xapi execs the driver with one argument, an XML-RPC method call whose single
-struct carries the command's parameters, and reads an XML-RPC response or
-fault from stdout. This does the same, with the lab's double of dom0's SM
-framework (xosan/lab/smapi) on PYTHONPATH, optionally inside a simulated
-host's network namespace (``prefix``).
+xapi execs /opt/xensource/sm/XOSANSR with one argument, an XML-RPC method call
+whose single struct carries the command's parameters, and reads an XML-RPC
+response or fault from stdout. This does the same inside a lab dom0
+(xosan/lab/dom0.py), where that path is the driver next to the REAL SM
+framework and xapi is the simulator on dom0's unix socket.
 """
 
 import os
 import subprocess
-import sys
 import xmlrpc.client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DRIVER = os.path.join(ROOT, "drivers", "XOSANSR.py")
-SMAPI = os.path.join(ROOT, "xosan", "lab", "smapi")
+DOM0_DRIVER = "/opt/xensource/sm/XOSANSR"
 
 
 class SMFault(Exception):
@@ -25,14 +24,12 @@ class SMFault(Exception):
 
 
 class Driver(object):
-    def __init__(self, env=None, session_ref=None, host_ref="OpaqueRef:host-1", python=None, prefix=None):
-        self.env = dict(os.environ)
-        self.env["PYTHONPATH"] = os.pathsep.join([SMAPI, ROOT])
+    def __init__(self, dom0, session_ref=None, host_ref="OpaqueRef:host-1", env=None):
+        self.dom0 = dom0
+        self.env = dom0.env()
         self.env.update(env or {})
         self.session_ref = session_ref
         self.host_ref = host_ref
-        self.python = python or sys.executable
-        self.prefix = list(prefix or [])
 
     def request(self, command, device_config, sr_uuid=None, sr_ref=None, vdi_uuid=None, vdi_ref=None,
                 args=None, **extra):
@@ -53,7 +50,7 @@ class Driver(object):
         return xmlrpc.client.dumps((params,), command)
 
     def run_raw(self, request_xml, timeout=300):
-        return subprocess.run(self.prefix + [self.python, DRIVER, request_xml], stdout=subprocess.PIPE,
+        return subprocess.run(self.dom0.argv([DOM0_DRIVER, request_xml]), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=self.env, timeout=timeout, universal_newlines=True)
 
     def call(self, command, device_config, timeout=300, **kw):

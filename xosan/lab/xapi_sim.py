@@ -17,20 +17,93 @@ parse or does not fit the VDI fails the task with VDI_IO_ERROR.
 """
 
 import os
+import re
 import tempfile
 import threading
 import uuid as uuidlib
 from urllib.parse import parse_qs, urlsplit
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
-from socketserver import ThreadingMixIn
+from socketserver import ThreadingMixIn, UnixStreamServer
+from xmlrpc.server import SimpleXMLRPCDispatcher
 
-CLASSES = ("session", "pool", "host", "network", "PIF", "VIF", "VM", "VBD", "VDI", "SR", "PBD",
+CLASSES = ("session", "pool", "host", "host_metrics", "network", "PIF", "VIF", "VM", "VBD", "VDI", "SR", "PBD",
            "SM", "task", "message")
 
 VDI_INTRODUCE_FIELDS = ("uuid", "name_label", "name_description", "SR", "type", "sharable", "read_only",
                         "other_config", "location", "xenstore_data", "sm_config", "managed",
                         "virtual_size", "physical_utilisation", "metadata_of_pool", "is_a_snapshot",
                         "snapshot_time", "snapshot_of", "cbt_enabled")
+
+
+def where(expr):
+    """xapi's query language as get_all_records_where takes it: ``field "F" = "V"``, ``!=``,
+    ``and``, ``or``, ``not``, parentheses, ``true`` / ``false``. Returns a test on a record."""
+    tokens = re.findall(r'"(?:[^"\\]|\\.)*"|!=|=|\(|\)|[A-Za-z_]+', expr)
+    pos = [0]
+
+    def peek():
+        return tokens[pos[0]] if pos[0] < len(tokens) else None
+
+    def take(expected=None):
+        tok = peek()
+        if tok is None or (expected is not None and tok.lower() != expected):
+            raise XapiFailure("SYNTAX_ERROR", "cannot parse %r" % expr)
+        pos[0] += 1
+        return tok
+
+    def atom():
+        tok = take()
+        low = tok.lower()
+        if tok == "(":
+            inner = disjunction()
+            take(")")
+            return inner
+        if low == "not":
+            inner = atom()
+            return lambda rec: not inner(rec)
+        if low in ("true", "false"):
+            return lambda rec: low == "true"
+        if low == "field":
+            name = take().strip('"')
+            op = take()
+            value = take().strip('"')
+            if op == "=":
+                return lambda rec: _as_text(rec.get(name)) == value
+            if op == "!=":
+                return lambda rec: _as_text(rec.get(name)) != value
+        raise XapiFailure("SYNTAX_ERROR", "cannot parse %r" % expr)
+
+    def conjunction():
+        left = atom()
+        while peek() is not None and peek().lower() == "and":
+            take()
+            right, first = atom(), left
+            left = (lambda a, b: lambda rec: a(rec) and b(rec))(first, right)
+        return left
+
+    def disjunction():
+        left = conjunction()
+        while peek() is not None and peek().lower() == "or":
+            take()
+            right, first = conjunction(), left
+            left = (lambda a, b: lambda rec: a(rec) or b(rec))(first, right)
+        return left
+
+    test = disjunction()
+    if peek() is not None:
+        raise XapiFailure("SYNTAX_ERROR", "cannot parse %r" % expr)
+    return test
+
+
+def _as_text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+VDI_DEFAULTS = {"on_boot": "persist", "allow_caching": False, "tags": [], "VBDs": [], "crash_dumps": [],
+                "current_operations": {}, "allowed_operations": [], "storage_lock": False, "missing": False,
+                "parent": "OpaqueRef:NULL", "snapshots": [], "is_tools_iso": False, "metadata_latest": False}
 
 
 class XapiFailure(Exception):
@@ -76,25 +149,30 @@ class XapiSim(object):
 
     # -- dispatch ------------------------------------------------------------------------------
 
-    def call(self, method, params):
+    def call(self, method, params, local=False):
         """One XML-RPC call. Generic calls run under the lock; special ones take it themselves,
         since some (SR.create, PBD.plug) run the SM driver, which calls back into this server."""
         self.calls.append((method, params))
         try:
-            return {"Status": "Success", "Value": self._call(method, list(params))}
+            return {"Status": "Success", "Value": self._call(method, list(params), local)}
         except XapiFailure as exc:
             return {"Status": "Failure", "ErrorDescription": exc.description}
 
-    def _call(self, method, params):
+    def _new_session(self, user):
+        ref = "OpaqueRef:%s" % uuidlib.uuid4()
+        self.sessions[ref] = user
+        return ref
+
+    def _call(self, method, params, local=False):
         if method.startswith("Async."):
             return self._async(method[len("Async."):], params)
+        if method == "session.login_with_password" and local and params and params[0] == "root":
+            return self._new_session("root")  # xapi trusts root on its unix socket, password or not
         if method == "session.login_with_password":
             if len(params) < 2 or params[0] != self.username or params[1] != self.password:
                 raise XapiFailure("SESSION_AUTHENTICATION_FAILED", params[0] if params else "",
                                   "Authentication failure")
-            ref = "OpaqueRef:%s" % uuidlib.uuid4()
-            self.sessions[ref] = params[0]
-            return ref
+            return self._new_session(params[0])
         if "." not in method:
             raise XapiFailure("MESSAGE_METHOD_UNKNOWN", method)
         cls, op = method.split(".", 1)
@@ -128,6 +206,9 @@ class XapiSim(object):
             return list(table.keys())
         if op == "get_all_records":
             return dict((ref, dict(rec)) for ref, rec in table.items())
+        if op == "get_all_records_where":
+            test = where(args[0])
+            return dict((ref, dict(rec)) for ref, rec in table.items() if test(rec))
         if op == "get_by_uuid":
             for ref, rec in table.items():
                 if rec.get("uuid") == args[0]:
@@ -247,7 +328,9 @@ class XapiSim(object):
         for key in ("sharable", "read_only", "managed", "is_a_snapshot", "cbt_enabled"):
             rec[key] = bool(rec.get(key))
         rec["snapshot_time"] = str(rec.get("snapshot_time"))
-        rec.setdefault("tags", [])
+        # the fields db_introduce does not take get xapi's defaults (the framework's GC reads them)
+        for key, value in VDI_DEFAULTS.items():
+            rec.setdefault(key, type(value)(value))
         rec.setdefault("name_label", "")
         self.record("SR", rec["SR"])
         for other in self.db["VDI"].values():
@@ -263,6 +346,12 @@ class XapiSim(object):
             self.record("VDI", ref)
             del self.db["VDI"][ref]
         return ""
+
+    def _message_create(self, name, priority, cls, obj_uuid, body):
+        """message.create: what XenCenter and Xen Orchestra show as alerts."""
+        import time
+        return self.add("message", {"name": name, "priority": str(priority), "cls": cls, "obj_uuid": obj_uuid,
+                                    "body": body, "timestamp": time.strftime("%Y%m%dT%H:%M:%SZ", time.gmtime())})
 
     def _session_logout(self):
         return ""
@@ -331,8 +420,55 @@ class XapiSimServer(object):
 
 
 class _Dispatcher(object):
-    def __init__(self, sim):
+    def __init__(self, sim, local=False):
         self.sim = sim
+        self.local = local
 
     def _dispatch(self, method, params):
-        return self.sim.call(method, params)
+        return self.sim.call(method, params, self.local)
+
+
+class _UnixServer(ThreadingMixIn, UnixStreamServer, SimpleXMLRPCDispatcher):
+    daemon_threads = True
+    logRequests = False
+
+    def __init__(self, path):
+        SimpleXMLRPCDispatcher.__init__(self, allow_none=True)
+        UnixStreamServer.__init__(self, path, _UnixHandler)
+
+
+class _UnixHandler(_Handler):
+    disable_nagle_algorithm = False  # TCP_NODELAY: not on a unix socket
+
+    def address_string(self):
+        return "local"
+
+    def setup(self):
+        self.client_address = ("local", 0)  # http.server logs and checks it as a tuple
+        _Handler.setup(self)
+
+
+class XapiSimUnixServer(object):
+    """Serve a XapiSim at a unix socket, as xapi serves dom0 at /var/lib/xcp/xapi: root logs in
+    there without a password (how the SM framework's GC and util.get_localAPI_session log in)."""
+
+    def __init__(self, sim, path):
+        self.sim = sim
+        self.path = path
+        if os.path.exists(path):
+            os.unlink(path)
+        self.server = _UnixServer(path)
+        self.server.register_instance(_Dispatcher(sim, local=True))
+        self.server.sim = sim
+        self.thread = None
+
+    def start(self):
+        self.thread = threading.Thread(target=self.server.serve_forever, name="xapi-sim-unix", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)

@@ -12,11 +12,10 @@ An exception in the function becomes
 a name missing from the table ["UNKNOWN_XENAPI_PLUGIN_FUNCTION", fn]. SystemExit is
 not caught.
 
-The only deviation: the session object goes to $XOSAN_TEST_XAPI_URL (the lab's XAPI
-simulator) when set, instead of xapi's local unix socket, like the SR double.
+The session goes to xapi's local unix socket, /var/lib/xcp/xapi: in a lab dom0
+(xosan/lab/dom0.py) the XAPI simulator serves it.
 """
 
-import os
 import sys
 import xmlrpc.client
 
@@ -47,8 +46,7 @@ def failure_message(description):
 
 
 def _session(session_id):
-    url = os.environ.get("XOSAN_TEST_XAPI_URL")
-    session = XenAPI.Session(url) if url else XenAPI.xapi_local()
+    session = XenAPI.xapi_local()
     session._session = session_id
     return session
 
