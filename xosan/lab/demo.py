@@ -8,6 +8,7 @@ host's mount, and the status screen.
 """
 
 import hashlib
+import mmap
 import os
 import secrets
 import subprocess
@@ -124,20 +125,32 @@ def run(workdir, hosts=3, subnet="10.250.0", image=None):
         vdi_uuid = api.VDI.get_uuid(vdi)
         hosts_recs = sorted(api.host.get_all_records().values(), key=lambda h: h["name_label"])
         pattern = hashlib.sha256(b"xosan lab").digest() * (MiB // 32)
-        paths = [_dom0_file(workdir, h["name_label"], "/var/run/sr-mount/%s/%s.vhd" % (sr_uuid, vdi_uuid))
-                 for h in hosts_recs]
-        fd = os.open(paths[0], os.O_RDWR)
+        inside = "/var/run/sr-mount/%s/%s.vhd" % (sr_uuid, vdi_uuid)
+        paths = [_dom0_file(workdir, h["name_label"], inside) for h in hosts_recs]
+        # O_DIRECT, as tapdisk opens VM disks: another host's page cache is never asked
+        buf = mmap.mmap(-1, len(pattern))  # page-aligned, as O_DIRECT needs
+        buf.write(pattern)
+        fd = os.open(paths[0], os.O_RDWR | os.O_DIRECT)
         try:
-            os.pwrite(fd, pattern, MiB)
+            os.pwritev(fd, [buf], MiB)
             os.fsync(fd)
         finally:
             os.close(fd)
         want = hashlib.sha256(pattern).hexdigest()
         for h, path in zip(hosts_recs, paths):
-            with open(path, "rb") as fh:
-                fh.seek(MiB)
-                got = hashlib.sha256(fh.read(len(pattern))).hexdigest()
-            print("  %-12s %s  %s" % (h["name_label"], "read back OK " if got == want else "MISMATCH     ", path))
+            # Another host's FUSE client may still hold the file's old size for its attribute
+            # timeout (1 s); a VM's disk is opened on one host at a time, after it was closed.
+            deadline = time.monotonic() + 5
+            while os.stat(path).st_size < MiB + len(pattern) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            got_buf = mmap.mmap(-1, len(pattern))
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+            try:
+                n = os.preadv(fd, [got_buf], MiB)
+            finally:
+                os.close(fd)
+            got = hashlib.sha256(got_buf[:n]).hexdigest()
+            print("  %-12s %s  %s" % (h["name_label"], "read back OK " if got == want else "MISMATCH     ", inside))
             if got != want:
                 raise LabError("%s read different data than was written" % h["name_label"])
     finally:

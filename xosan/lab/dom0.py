@@ -210,26 +210,32 @@ class Dom0(object):
             % (ROOT, sys.executable, SYSTEMD_STATE), 0o755)
 
     def _setup_script(self):
-        up, work = os.path.join(self.root, "up"), os.path.join(self.root, "work")
+        # This dom0's folder (and xapi's socket) may lie under a folder about to be overlaid
+        # (/var/lib/xosan-lab): reach them through binds under the fresh /run, made first.
+        r = "/run/lab-dom0"
+        up, work = r + "/up", r + "/work"
         # A new mount namespace starts with copies of this machine's mounts; copies of other
         # labs' FUSE mounts would keep their clients alive after those labs unmount.
         lines = ["awk '$3 ~ /^fuse/ {print $2}' /proc/self/mounts | sort -r | "
                  "while read -r mp; do umount -l \"$mp\" || true; done",
                  "mount -t tmpfs -o mode=0755 tmpfs /run",
-                 "mkdir -p /run/lock /run/sr-mount /run/systemd/system /run/nonpersistent %s" % SYSTEMD_STATE,
+                 "mkdir -p /run/lock /run/sr-mount /run/systemd/system /run/nonpersistent %s %s" % (SYSTEMD_STATE, r),
+                 "mount --bind %s %s" % (self.root, r),
                  # the stand-in's journal stays readable after the dom0 is gone
-                 "mount --bind %s %s" % (os.path.join(self.root, "systemd-state"), SYSTEMD_STATE)]
+                 "mount --bind %s/systemd-state %s" % (r, SYSTEMD_STATE)]
+        if self.xapi_socket:
+            lines += ["touch /run/lab-xapi", "mount --bind %s /run/lab-xapi" % self.xapi_socket]
         for path in OVERLAID:
             lines.append("mount -t overlay overlay -o lowerdir=%s,upperdir=%s%s,workdir=%s%s %s"
                          % (path, up, path, work, path, path))
         lines += ["mount -t overlay overlay -o lowerdir=%s,upperdir=%s/sm-up,workdir=%s/sm-work %s"
-                  % (self.sm_dir, self.root, self.root, SM_DIR),
+                  % (self.sm_dir, r, r, SM_DIR),
                   # no xapi: the placeholder stays, a plain file nobody answers on
-                  ("mount --bind %s /var/lib/xcp/xapi" % self.xapi_socket) if self.xapi_socket else "true",
-                  "mount --bind %s/log.sock /dev/log" % self.root,
-                  "mount --bind %s/systemctl /usr/bin/systemctl" % self.root,
-                  "mount --bind %s/python3 /usr/bin/python3" % self.root,
-                  "touch %s/ready" % self.root,
+                  "mount --bind /run/lab-xapi /var/lib/xcp/xapi" if self.xapi_socket else "true",
+                  "mount --bind %s/log.sock /dev/log" % r,
+                  "mount --bind %s/systemctl /usr/bin/systemctl" % r,
+                  "mount --bind %s/python3 /usr/bin/python3" % r,
+                  "touch %s/ready" % r,
                   "exec sleep infinity"]
         return "\n".join(lines)
 
