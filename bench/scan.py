@@ -30,9 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from xosan.lab.cluster import Lab  # noqa: E402
-from xosan.lab.dom0 import Dom0, dom0_python, real_sm_dir  # noqa: E402
-from xosan.lab.smrunner import Driver  # noqa: E402
-from xosan.lab.xapi_sim import XapiSim, XapiSimUnixServer  # noqa: E402
+from xosan.lab.dom0 import dom0_python, real_sm_dir  # noqa: E402
+from xosan.lab.onehost import OneHost  # noqa: E402
 
 TARGET = 5.0
 VHD_UTIL = "/usr/bin/vhd-util"
@@ -89,29 +88,10 @@ class Plan(object):
 class Bench(object):
     def __init__(self, work, lab):
         self.lab = lab
-        self.sim = XapiSim()
-        self.host_uuid = str(uuidlib.uuid4())
-        metrics = self.sim.add("host_metrics", {"live": True, "memory_total": str(8 << 30)})
-        self.host = self.sim.add("host", {"uuid": self.host_uuid, "name_label": "bench-host",
-                                          "address": "127.0.0.1", "enabled": True, "PBDs": [],
-                                          "other_config": {}, "resident_VMs": [], "metrics": metrics})
-        self.sim.add("pool", {"name_label": "bench", "master": self.host, "other_config": {},
-                              "ha_enabled": False})
-        self.session = self.sim.call("session.login_with_password", ["root", "xosan", "1.0", "t"])["Value"]
-        self.server = XapiSimUnixServer(self.sim, os.path.join(work, "xapi.sock")).start()
-        self.dom0 = Dom0(os.path.join(work, "dom0"), self.host_uuid, sm_dir=real_sm_dir(),
-                         xapi_socket=self.server.path, python=dom0_python()).up()
-        self.driver = Driver(session_ref=self.session, host_ref=self.host, dom0=self.dom0)
-        self.sr_uuid = str(uuidlib.uuid4())
+        self.one = OneHost(work, name="bench-host", sm_dir=real_sm_dir())
+        self.sim, self.host, self.dom0, self.driver = self.one.sim, self.one.host, self.one.dom0, self.one.driver
         self.dconf = {"server": ",".join(n.ip for n in lab.nodes), "volume": "xosan", "SRmaster": "true"}
-        self.sr_ref = self.sim.add("SR", {"uuid": self.sr_uuid, "type": "xosan", "shared": True, "sm_config": {},
-                                          "other_config": {}, "virtual_allocation": "0", "physical_size": "0",
-                                          "physical_utilisation": "0", "name_label": "XOSAN bench",
-                                          "name_description": "", "VDIs": [], "PBDs": [], "content_type": "user",
-                                          "tags": []})
-        self.pbd = self.sim.add("PBD", {"host": self.host, "SR": self.sr_ref, "device_config": self.dconf,
-                                        "currently_attached": False, "other_config": {}})
-        self.sim.db["SR"][self.sr_ref]["PBDs"].append(self.pbd)
+        self.sr_uuid, self.sr_ref, self.pbd = self.one.add_sr(self.dconf, "XOSAN bench")
         self.attached = False
 
     def call(self, command, **kw):
@@ -204,9 +184,7 @@ class Bench(object):
         try:
             self.unplug()
         finally:
-            if self.dom0 is not None:
-                self.dom0.down()
-            self.server.stop()
+            self.one.down()
 
 
 def xapi_calls(sim, since):

@@ -26,9 +26,8 @@ import pytest
 
 import vhdblocks
 from smdriver import SMFault, unwrap
-from xosan.lab.dom0 import SYSTEMD_STATE, Dom0, real_sm_dir
-from xosan.lab.smrunner import Driver
-from xosan.lab.xapi_sim import XapiSim, XapiSimUnixServer
+from xosan.lab.dom0 import SYSTEMD_STATE, real_sm_dir
+from xosan.lab.onehost import OneHost
 
 pytestmark = pytest.mark.gluster
 
@@ -52,32 +51,9 @@ def sm_dir():
     return path
 
 
-class Host(object):
-    """One dom0 of a one-host pool: XAPI records, the simulator on its unix socket, the dom0."""
-
-    def __init__(self, workdir, sm_dir):
-        self.sim = XapiSim()
-        self.host_uuid = str(uuidlib.uuid4())
-        metrics = self.sim.add("host_metrics", {"live": True, "memory_total": str(8 << 30)})
-        self.host = self.sim.add("host", {"uuid": self.host_uuid, "name_label": "contract-host",
-                                          "address": "127.0.0.1", "enabled": True, "PBDs": [],
-                                          "other_config": {}, "resident_VMs": [], "metrics": metrics})
-        self.sim.add("pool", {"name_label": "contract", "master": self.host, "other_config": {},
-                              "ha_enabled": False})
-        self.session = self.sim.call("session.login_with_password", ["root", "xosan", "1.0", "t"])["Value"]
-        os.makedirs(workdir)
-        self.server = XapiSimUnixServer(self.sim, os.path.join(workdir, "xapi.sock")).start()
-        self.dom0 = Dom0(os.path.join(workdir, "dom0"), self.host_uuid, self.server.path, sm_dir=sm_dir).up()
-        self.driver = Driver(session_ref=self.session, host_ref=self.host, dom0=self.dom0)
-
-    def down(self):
-        self.dom0.down()
-        self.server.stop()
-
-
 @pytest.fixture(scope="module")
 def host(sm_dir, tmp_path_factory):
-    h = Host(str(tmp_path_factory.mktemp("contract") / "host"), sm_dir)
+    h = OneHost(str(tmp_path_factory.mktemp("contract") / "host"), name="contract-host", sm_dir=sm_dir)
     yield h
     h.down()
 
@@ -88,16 +64,8 @@ class SR(object):
     def __init__(self, host, lab, volume="xosan"):
         self.host = host
         self.sim = host.sim
-        self.uuid = str(uuidlib.uuid4())
         self.dconf = {"server": ",".join(n.ip for n in lab.nodes), "volume": volume, "SRmaster": "true"}
-        self.ref = self.sim.add("SR", {"uuid": self.uuid, "type": "xosan", "shared": True, "sm_config": {},
-                                       "other_config": {}, "virtual_allocation": "0", "physical_size": "0",
-                                       "physical_utilisation": "0", "name_label": "XOSAN contract",
-                                       "name_description": "", "VDIs": [], "PBDs": [], "content_type": "user",
-                                       "tags": []})
-        self.pbd = self.sim.add("PBD", {"host": host.host, "SR": self.ref, "device_config": self.dconf,
-                                        "currently_attached": False, "other_config": {}})
-        self.sim.db["SR"][self.ref]["PBDs"].append(self.pbd)
+        self.uuid, self.ref, self.pbd = host.add_sr(self.dconf, "XOSAN contract")
 
     def call(self, command, **kw):
         return self.host.driver.call(command, self.dconf, sr_uuid=self.uuid, sr_ref=self.ref, **kw)

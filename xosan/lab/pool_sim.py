@@ -241,6 +241,11 @@ class LabXapi(XapiSim):
         self._sr_call(sr, "sr_scan")
         return ""
 
+    def _SR_update(self, sr):
+        """The framework's GC asks for it (Async.SR.update) after it changed the SR."""
+        self._sr_call(sr, "sr_update")
+        return ""
+
     def _SR_probe(self, host, device_config, type_, sm_config):
         if type_ != "xosan":
             raise XapiFailure("SR_UNKNOWN_DRIVER", type_)
