@@ -11,7 +11,7 @@ namespace in which those paths are this dom0's own:
   /usr/lib/systemd/system are overlays whose upper layers live in this dom0's folder, so
   nothing is written to the machine's own;
 - /opt/xensource/sm is the framework tree (``sm_dir``: ../shared/vendor/xcp-ng-sm/drivers,
-  or the lab's double) with the driver files laid next to it as the RPM lays them;
+  or $XOSAN_SM_DIR) with the driver files laid next to it as the RPM lays them;
 - /var/lib/xcp/xapi and /dev/log are bind mounts of unix sockets the caller serves (the
   XAPI simulator, a syslog receiver writing ``SMlog``);
 - /usr/bin/systemctl is the lab's systemd stand-in (xosan/lab/systemctl.py: PID 1 here is
