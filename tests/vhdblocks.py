@@ -59,3 +59,19 @@ def read_block(path, block):
             return None
         fh.seek(offset * SECTOR + bitmap)
         return fh.read(size)
+
+
+def set_keyhash(path, nonce, digest):
+    """Write a key hash into the VHD's batmap header (blktap's struct dd_batmap_hdr: cookie 8,
+    batmap offset 8, size 4, version 4, checksum 4, marker 1, then keyhash: set 1, nonce 32,
+    hash 32), as `vhd-util key -s` would; the batmap checksum covers the map, not the header."""
+    assert len(nonce) == 32 and len(digest) == 32
+    with open(path, "r+b") as fh:
+        table, entries, _, _ = _layout(fh)
+        at = table + ((entries * 4 + SECTOR - 1) // SECTOR) * SECTOR
+        fh.seek(at)
+        assert fh.read(8) == b"tdbatmap", "no batmap header after the BAT"
+        fh.seek(at + 29)
+        fh.write(b"\x01" + nonce + digest)
+        fh.flush()
+        os.fsync(fh.fileno())
