@@ -273,8 +273,11 @@ pool4 = pool_fixture(4, 230)
 @pytest.mark.gluster
 def test_replace_host_waits_for_a_slow_new_peer(pool4, monkeypatch):
     """CI's failure made likely: the new node's glusterd is paused for a few seconds right after
-    ``peer probe`` returns, so the probing node sees it connected in 'Accepted peer request' (where
-    the old wait went on to replace-brick) and the other node does not know it yet."""
+    ``peer probe`` returns, so the probing node usually still sees it connected in 'Accepted peer
+    request' (where the old wait went on to replace-brick; measured: the old code then failed with
+    CI's error) and the other node does not know it yet. Likely, not certain: the probe can
+    complete the handshake before the pause lands, so what was seen is reported, not asserted;
+    what is asserted is that replace-host gets through a new node frozen for 8 s."""
     m = pool4.manifest(hosts="lab-host-1,lab-host-2,lab-host-3")
     pool4.deployment(m).run()
     pool4.node_of("lab-host-2").kill()
@@ -304,6 +307,7 @@ def test_replace_host_waits_for_a_slow_new_peer(pool4, monkeypatch):
                 os.kill(pid, signal.SIGCONT)
             except OSError:
                 pass
-    assert seen and seen[0].connected and not seen[0].in_cluster, seen
+    assert seen, "the probing node did not list the new peer right after peer probe"
+    print("right after peer probe the probing node saw: %s" % seen)
     assert h.verdict == health.HEALTHY, h.reason
     assert sorted(pool4.ops(m).storage_vms()) == ["lab-host-1", "lab-host-3", "lab-host-4"]
