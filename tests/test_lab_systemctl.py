@@ -63,3 +63,17 @@ def test_a_loaded_unit_is_kept_until_daemon_reload(tmp_path):
 def test_instance_names_escape_dashes_as_systemd_does():
     assert gc.instance(SR) == "SMGC@0d5a7af9\\x2d1c2b\\x2d4d3e\\x2d8f90\\x2da1b2c3d4e5f6.service"
     assert systemctl.unescape("0d5a7af9\\x2d1c2b") == "0d5a7af9-1c2b"
+
+
+def test_an_unchanged_drop_in_costs_no_systemctl_call(tmp_path):
+    """_kickGC installs the drop-in before every kick (every sr_scan): only a (re)write reloads
+    systemd and asks it which command it will run."""
+    log = tmp_path / "calls"
+    fake = tmp_path / "systemctl"
+    fake.write_text("#!/bin/sh\necho \"$@\" >> %s\n"
+                    "[ \"$1\" = show ] && echo 'ExecStart={ path=/opt/xensource/sm/xosan-gc ; }'\nexit 0\n" % log)
+    fake.chmod(0o755)
+    run = str(tmp_path / "run")
+    for _ in range(3):
+        gc.install_dropin(SR, "/opt/xensource/sm/xosan-gc", unit_dir=run, systemctl=str(fake))
+    assert log.read_text().split("\n")[:-1] == ["daemon-reload", "show --property=ExecStart %s" % gc.instance(SR)]

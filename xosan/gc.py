@@ -85,10 +85,11 @@ def dropin_text(gc_program):
 
 
 def install_dropin(sr_uuid, gc_program, unit_dir=RUN_UNIT_DIR, systemctl=SYSTEMCTL):
-    """Point this SR's SMGC@ instance at ``gc_program``; reload systemd only on a change.
-
-    Then ask systemd which command it will run: a systemd that did not take the drop-in
-    (read-only /run, a unit renamed by an sm update) is an attach error, not a silent one."""
+    """Point this SR's SMGC@ instance at ``gc_program``. Called before every GC kick (every
+    sr_scan: xapi scans each 30 s), so an unchanged drop-in costs one file read, nothing more.
+    When it is (re)written (first kick after a boot or attach), systemd is reloaded and asked
+    which command it will run: a systemd that did not take the drop-in (read-only /run, a unit
+    renamed by an sm update) is an error, not a silent one."""
     path = dropin_path(sr_uuid, unit_dir)
     text = dropin_text(gc_program)
     try:
@@ -96,18 +97,19 @@ def install_dropin(sr_uuid, gc_program, unit_dir=RUN_UNIT_DIR, systemctl=SYSTEMC
             current = fh.read()
     except (IOError, OSError):
         current = None
-    if current != text:
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = path + ".tmp"
-            with open(tmp, "w") as fh:
-                fh.write(text)
-            os.rename(tmp, path)
-        except OSError as exc:
-            raise GCUnavailable("cannot write %s: %s" % (path, exc.strerror or exc),
-                                hint="garbage collection of this SR needs that file; check that %s is writable"
-                                % unit_dir)
-        _systemctl(systemctl, ["daemon-reload"])
+    if current == text:
+        return path
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(text)
+        os.rename(tmp, path)
+    except OSError as exc:
+        raise GCUnavailable("cannot write %s: %s" % (path, exc.strerror or exc),
+                            hint="garbage collection of this SR needs that file; check that %s is writable"
+                            % unit_dir)
+    _systemctl(systemctl, ["daemon-reload"])
     shown = _systemctl(systemctl, ["show", "--property=ExecStart", instance(sr_uuid)])
     if gc_program not in shown:
         raise GCUnavailable("systemd will not run %s for %s (it shows %r)" % (gc_program, instance(sr_uuid),
@@ -141,10 +143,7 @@ def _systemctl(systemctl, args):
         raise GCUnavailable("systemctl %s failed: %s" % (" ".join(args), exc))
 
 
-def main(cleanup, argv=None):
-    """xosan-gc: cleanup.py's command line, on xosan SRs too."""
-    import sys
+def main(cleanup):
+    """xosan-gc: cleanup.py's command line (sys.argv), on xosan SRs too."""
     register(cleanup)
-    if argv is not None:
-        sys.argv = [sys.argv[0]] + list(argv)
     cleanup.main()
