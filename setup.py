@@ -15,6 +15,6 @@ setup(
     packages=find_packages(include=["xosan", "xosan.*"]),
     python_requires=">=3.6",
     install_requires=["PyYAML", "XenAPI"],
-    entry_points={"console_scripts": ["xosan = xosan.cli:main"]},
+    entry_points={"console_scripts": ["xosan = xosan.cli.main:main"]},
     classifiers=["Programming Language :: Python :: 3.6", "Operating System :: POSIX :: Linux"],
 )

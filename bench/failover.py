@@ -14,8 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from xosan.lab.cluster import Lab  # noqa: E402
-from xosan.volume_options import VM_IMAGE_OPTIONS  # noqa: E402
+from xosan.gluster.options import VM_IMAGE_OPTIONS  # noqa: E402
+from xosan_lab.cluster import Lab  # noqa: E402
 
 TARGET_STALL = 5.0
 BLOCK = 64 * 1024

@@ -7,7 +7,7 @@ scan (the one that introduces the 1,000 records to xapi) is reported too. Each s
 (SMGC@); the next scan waits for it to finish, as xapi's scans are 30 s apart.
 
 The SR is on a real replica 3 arbiter 1 GlusterFS volume of three lab nodes; the driver runs as
-xapi runs it, in a lab dom0 (xosan/lab/dom0.py) with the framework of ../shared/vendor/xcp-ng-sm
+xapi runs it, in a lab dom0 (xosan_lab/dom0.py) with the framework of ../shared/vendor/xcp-ng-sm
 (or $XOSAN_SM_DIR), talking to the project's XAPI simulator. The VHDs are real ones made with
 blktap's vhd-util: most standalone, some snapshot chains shaped as FileSR's snapshots shape
 them (a hidden base copy with two children: the VDI's leaf and the snapshot).
@@ -29,9 +29,9 @@ import uuid as uuidlib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from xosan.lab.cluster import Lab  # noqa: E402
-from xosan.lab.dom0 import dom0_python, real_sm_dir  # noqa: E402
-from xosan.lab.onehost import OneHost  # noqa: E402
+from xosan_lab.cluster import Lab  # noqa: E402
+from xosan_lab.dom0 import dom0_python, real_sm_dir  # noqa: E402
+from xosan_lab.onehost import OneHost  # noqa: E402
 
 TARGET = 5.0
 VHD_UTIL = "/usr/bin/vhd-util"

@@ -10,21 +10,23 @@
 import os
 import xmlrpc.client
 
+import cleanup
+import FileSR
+
 # FileSR imports blktap2 -> lvutil -> EXTSR -> FileSR on dom0; importing SR and
 # SRCommand first is the order the other file SR drivers use to avoid the cycle.
 import SR
 import SRCommand
-import FileSR
-import cleanup
 import util
 import vhdutil
 import xs_errors
 from lock import Lock
 
-from xosan import __version__, boot, devconfig, proc, vhdscan
+from xosan import __version__, proc
 from xosan import errors as xe
-from xosan import gc as xgc
-from xosan.volume_sr import SM_CONFIG_SERVERS, VolumeSR, servers_from_sm_config
+from xosan.sr import boot, devconfig, vhdscan
+from xosan.sr import gc as xgc
+from xosan.sr.volume_sr import SM_CONFIG_SERVERS, VolumeSR, servers_from_sm_config
 
 CAPABILITIES = ["SR_PROBE", "SR_UPDATE",
                 "VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH",
@@ -47,7 +49,7 @@ DRIVER_INFO = {
 
 DRIVER_CONFIG = {"ATTACH_FROM_CONFIG_WITH_TAPDISK": True}
 
-# cleanup.py, run by systemd as this SR's SMGC@ instance, for xosan SRs (see xosan/gc.py).
+# cleanup.py, run by systemd as this SR's SMGC@ instance, for xosan SRs (see xosan/sr/gc.py).
 GC_PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "xosan-gc")
 
 # sr_delete runs the framework's GC in this process (FileSR.delete -> cleanup.gc_force).
@@ -172,14 +174,14 @@ class XOSANSR(FileSR.FileSR):
         self.attached = False
 
     def _loadvdis(self):
-        # FileSR's own loading, with its vhd-util calls made in one parallel pass (xosan/vhdscan.py:
+        # FileSR's own loading, with its vhd-util calls made in one parallel pass (xosan/sr/vhdscan.py:
         # one key-hash process per VHD made a scan of 1,000 VDIs take 22 s on the volume).
         with vhdscan.one_pass(vhdutil, util.SMlog):
             super(XOSANSR, self)._loadvdis()
 
     def _kickGC(self):
         # Where the framework starts GC (after attach's scan, scan, vdi_delete): first make
-        # sure systemd will run it with xosan known to cleanup (xosan/gc.py).
+        # sure systemd will run it with xosan known to cleanup (xosan/sr/gc.py).
         try:
             xgc.install_dropin(self.uuid, GC_PROGRAM)
         except xe.XosanError as exc:

@@ -10,8 +10,9 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from smdriver import Driver  # noqa: E402
-from xosan.lab.dom0 import Dom0  # noqa: E402
-from xosan.lab.xapi_sim import XapiSim, XapiSimServer, XapiSimUnixServer  # noqa: E402
+
+from xosan_lab.dom0 import Dom0  # noqa: E402
+from xosan_lab.xapi_sim import XapiSim, XapiSimServer, XapiSimUnixServer  # noqa: E402
 
 
 def pytest_configure(config):
@@ -45,7 +46,7 @@ def xapi(tmp_path):
 
 @pytest.fixture
 def dom0(tmp_path, xapi):
-    """The simulated host's dom0 (xosan/lab/dom0.py): the real SM framework, xapi on its socket.
+    """The simulated host's dom0 (xosan_lab/dom0.py): the real SM framework, xapi on its socket.
     Its down() unmounts whatever a test left mounted there, even when it failed half way."""
     d = Dom0(str(tmp_path / "dom0"), xapi.record("host", xapi.host_ref)["uuid"], xapi.socket).up()
     yield d

@@ -3,16 +3,16 @@
 import os
 
 import pytest
-
 from labutil import lab_subnet
-from xosan import manifest
-from xosan.deploy import Deployment
-from xosan.lab.cluster import Lab
-from xosan.lab.pool_sim import LabXapi
-from xosan.lab.standin import make_standin
-from xosan.lab.xapi_sim import XapiSimServer
-from xosan.operate import Operations
-from xosan.xapi import Xapi
+
+from xosan.pool import manifest
+from xosan.pool.deploy import Deployment
+from xosan.pool.operate import Operations
+from xosan.pool.xapi import Xapi
+from xosan_lab.cluster import Lab
+from xosan_lab.pool_sim import LabXapi
+from xosan_lab.standin import make_standin
+from xosan_lab.xapi_sim import XapiSimServer
 
 GiB = 1024 ** 3
 STORAGE_NET = "Pool-wide network associated with eth1"

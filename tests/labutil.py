@@ -29,7 +29,7 @@ def _all_bricks_online(node, volume):
 @contextlib.contextmanager
 def three_node_lab(workdir, lab_id, subnet):
     """Three real storage nodes with a started replica 3 arbiter 1 volume 'xosan', always torn down."""
-    from xosan.lab.cluster import Lab
+    from xosan_lab.cluster import Lab
     lab = Lab.new(workdir, lab_id=lab_id, subnet=subnet)
     try:
         lab.up(3, brick_size=1024 ** 3)

@@ -1,3 +1,3 @@
 """Tests call the driver through the lab's runner: the real XML-RPC request/response path."""
 
-from xosan.lab.smrunner import DRIVER, Driver, SMFault, unwrap  # noqa: F401
+from xosan_lab.smrunner import DRIVER, Driver, SMFault, unwrap  # noqa: F401

@@ -9,7 +9,7 @@ Everything else (bash, coreutils, awk, base64, ssh-keygen) is real.
 The slow test (`make appliance-test`, i.e. `pytest -m slow tests/test_appliance.py`) boots the built
 image (build/appliance/*.vhd) under qemu (TCG), with a blank data disk and an XOSANCFG config disk,
 user-mode networking restricted to a forwarded 127.0.0.1 port, and checks it over SSH the way the
-deployer does (xosan.ssh: deployment key, pinned host key).
+deployer does (xosan.gluster.ssh: deployment key, pinned host key).
 """
 
 import base64
@@ -31,7 +31,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from xosan import ssh, storage_vm  # noqa: E402
+from xosan.gluster import ssh  # noqa: E402
+from xosan.pool import storage_vm  # noqa: E402
 
 FIRSTBOOT = os.path.join(ROOT, "appliance", "rootfs", "usr", "local", "sbin", "xosan-firstboot")
 BUILD_DIR = os.path.join(ROOT, "build", "appliance")
@@ -181,7 +182,7 @@ class FakeVM(object):
             fh.write("".join("%s=%s\n" % kv for kv in sorted(fields.items())))
 
     def use_xenstore(self, values=None):
-        # The deployer's xenstore_data, as xosan.storage_vm writes it; the guest reads it relative
+        # The deployer's xenstore_data, as xosan.pool.storage_vm writes it; the guest reads it relative
         # to its domain path, i.e. vm-data/xosan/<key>.
         d = os.path.join(self.fake, "xenstore", "vm-data", "xosan")
         os.makedirs(d)

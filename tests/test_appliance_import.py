@@ -13,13 +13,13 @@ import subprocess
 
 import pytest
 
-from xosan import appliance, vhd
 from xosan.errors import XosanError
-from xosan.lab.cluster import Lab
-from xosan.lab.pool_sim import LabXapi
-from xosan.lab.standin import make_standin
-from xosan.lab.xapi_sim import XapiSimServer
-from xosan.xapi import Xapi, XapiError
+from xosan.pool import appliance, vhd
+from xosan.pool.xapi import Xapi, XapiError
+from xosan_lab.cluster import Lab
+from xosan_lab.pool_sim import LabXapi
+from xosan_lab.standin import make_standin
+from xosan_lab.xapi_sim import XapiSimServer
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -260,7 +260,7 @@ def test_upload_goes_to_the_host_that_sees_a_local_sr(pool):
 
 
 def test_template_record_has_every_field_xapi_requires(image):
-    from xosan.lab.pool_sim import VM_REQUIRED
+    from xosan_lab.pool_sim import VM_REQUIRED
     rec = appliance.template_record("XOSAN storage VM", appliance.load_image(image))
     assert [f for f in VM_REQUIRED if f not in rec] == []
     assert int(rec["memory_static_min"]) <= int(rec["memory_dynamic_min"]) <= int(rec["memory_dynamic_max"]) \
@@ -294,8 +294,8 @@ def test_the_built_image_imports_and_copies(pool):
 
 
 def test_deploy_names_the_manifest_key_and_line_of_a_bad_image(pool, tmp_path, image):
-    from xosan import manifest
-    from xosan.deploy import Deployment
+    from xosan.pool import manifest
+    from xosan.pool.deploy import Deployment
     path = tmp_path / "xosan.yaml"
     path.write_text("network:\n  addresses: 10.0.50.0/24\nvm:\n  image: missing/manifest.json\n")
     d = Deployment(pool, manifest.load(str(path)), state_dir=str(tmp_path / "state"), out=open(os.devnull, "w"))
@@ -340,7 +340,7 @@ def tls_master(tmp_path):
 
 
 def test_self_signed_master_is_refused_with_the_fingerprint_to_check(tls_master):
-    from xosan import tls
+    from xosan.pool import tls
     url, printed, _ = tls_master
     assert url.startswith("https://")
     with pytest.raises(XosanError) as err:
@@ -350,7 +350,7 @@ def test_self_signed_master_is_refused_with_the_fingerprint_to_check(tls_master)
 
 
 def test_pinned_master_takes_calls_and_the_upload(tls_master, image):
-    from xosan import tls
+    from xosan.pool import tls
     url, printed, sim = tls_master
     x = Xapi.connect(url, "root", "xosan", fingerprint=tls.normalize_fingerprint(printed))
     try:
@@ -366,7 +366,7 @@ def test_pinned_master_takes_calls_and_the_upload(tls_master, image):
 
 
 def test_wrong_pin_is_refused(tls_master):
-    from xosan import tls
+    from xosan.pool import tls
     url, _, _ = tls_master
     with pytest.raises(tls.CertificateMismatch) as err:
         Xapi.connect(url, "root", "xosan", fingerprint="ab" * 32)

@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
-from xosan import boot, reachability
 from xosan.errors import QuorumTimeout
+from xosan.sr import boot, reachability
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ import signal
 import threading
 
 import pytest
-
 from labpool import pool_fixture
-from xosan import gluster, health
-from xosan.deploy import Deployment
+
+from xosan import gluster
 from xosan.errors import GlusterError, ServerUnreachable
-from xosan.operate import Operations
+from xosan.gluster import health
+from xosan.pool.deploy import Deployment
+from xosan.pool.operate import Operations
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "gluster")
 N1, N2, N3, N4 = ("10.250.211.%d" % i for i in (11, 12, 13, 14))  # .14 joins, probed from .11

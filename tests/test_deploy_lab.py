@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
-
 from labpool import STORAGE_NET, pool_fixture
-from xosan.deploy import DeployError
-from xosan.planner import PlanError
-from xosan.xapi import Xapi
+
+from xosan.pool.deploy import DeployError
+from xosan.pool.planner import PlanError
+from xosan.pool.xapi import Xapi
 
 pytestmark = pytest.mark.gluster
 

@@ -1,7 +1,7 @@
 import pytest
 
-from xosan import devconfig
 from xosan.errors import InvalidValue, MissingKey
+from xosan.sr import devconfig
 
 
 def test_good_config_keeps_order_and_drops_duplicates():

@@ -9,7 +9,6 @@ import xml.dom.minidom
 import xmlrpc.client
 
 import pytest
-
 import vhdblocks
 from smdriver import SMFault, unwrap
 

@@ -2,7 +2,8 @@
 
 import os
 
-from xosan import gluster, health
+from xosan import gluster
+from xosan.gluster import health
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "gluster")
 

@@ -6,11 +6,10 @@ import time
 import uuid as uuidlib
 
 import pytest
-
-from labutil import (brick_sha256, lab_subnet, sha256, split_brain_entries, three_node_lab, timed_write,
-                     wait_for_heal)
+from labutil import brick_sha256, lab_subnet, sha256, split_brain_entries, three_node_lab, timed_write, wait_for_heal
 from smdriver import Driver
-from xosan.lab.dom0 import Dom0
+
+from xosan_lab.dom0 import Dom0
 
 pytestmark = pytest.mark.gluster
 

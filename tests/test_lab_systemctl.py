@@ -3,8 +3,8 @@ contract suite proves about the GC drop-in holds on a real dom0: priorities, res
 
 import os
 
-from xosan import gc
-from xosan.lab import systemctl
+from xosan.sr import gc
+from xosan_lab import systemctl
 
 SR = "0d5a7af9-1c2b-4d3e-8f90-a1b2c3d4e5f6"
 SM_UNIT = "[Service]\nType=oneshot\nExecStart=/opt/xensource/sm/cleanup.py -g -u %I\n"

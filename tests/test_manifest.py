@@ -1,4 +1,4 @@
-"""The deployment manifest (xosan/manifest.py): YAML and flags, checks, messages."""
+"""The deployment manifest (xosan/pool/manifest.py): YAML and flags, checks, messages."""
 
 import os
 import re
@@ -7,9 +7,9 @@ import textwrap
 import pytest
 import yaml
 
-from xosan import manifest
 from xosan.errors import ConfigError
-from xosan.manifest import ALL, GiB, KiB, MiB, TiB, ManifestError
+from xosan.pool import manifest
+from xosan.pool.manifest import ALL, GiB, KiB, ManifestError, MiB, TiB
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "xosan.yaml")

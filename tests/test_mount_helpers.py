@@ -1,4 +1,4 @@
-from xosan import mount, reachability, volume_sr
+from xosan.sr import mount, reachability, volume_sr
 
 
 def test_proc_mounts_unescapes_spaces(tmp_path):

@@ -9,12 +9,12 @@ import threading
 import time
 
 import pytest
-
 from labpool import pool_fixture
 from labutil import wait_for_heal
-from xosan import health
-from xosan.operate import Refused
-from xosan.xapi import Xapi
+
+from xosan.gluster import health
+from xosan.pool.operate import Refused
+from xosan.pool.xapi import Xapi
 
 pytestmark = pytest.mark.gluster
 

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from xosan.errors import XosanError
-from xosan.planner import (
+from xosan.pool.planner import (
     LAYOUT_CHOICES,
     MAX_BRICKS_PER_NODE,
     BrickSpec,

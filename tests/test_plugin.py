@@ -15,9 +15,9 @@ import XenAPI
 
 from xosan import gluster, plugin
 from xosan.errors import GlusterError, InvalidValue, XosanError
-from xosan.lab.pool_sim import LabXapi
-from xosan.lab.xapi_sim import XapiSimServer
-from xosan.xapi import Xapi
+from xosan.pool.xapi import Xapi
+from xosan_lab.pool_sim import LabXapi
+from xosan_lab.xapi_sim import XapiSimServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data", "gluster")
@@ -248,7 +248,7 @@ def test_check_overall_is_the_worst():
 # -- probe ------------------------------------------------------------------------------------
 
 def test_probe_lists_volumes_and_checks_its_arguments(monkeypatch):
-    monkeypatch.setattr("xosan.volume_sr.order_by_reachability", Reach())
+    monkeypatch.setattr("xosan.sr.volume_sr.order_by_reachability", Reach())
     glusterd = FakeGlusterd()
     r = plugin.probe_report({"server": "%s, %s" % (N1, N2)}, cli_factory=glusterd.factory)
     assert r == {"servers": [N1, N2], "volumes": ["xosan"]}

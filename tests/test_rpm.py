@@ -17,7 +17,7 @@ import xmlrpc.client
 
 import pytest
 
-from xosan.lab.dom0 import Dom0
+from xosan_lab.dom0 import Dom0
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = ("make", "git", "tar", "rpmbuild", "rpm", "rpm2cpio", "cpio")
@@ -98,10 +98,10 @@ def test_name_version_release_arch(rpm_file):
 
 def test_layout(rpm_file):
     files = files_of(rpm_file)
-    for path in (SM_DIR + "/XOSANSR.py", SM_DIR + "/XOSANSR", SM_DIR + "/xosan-gc", SITELIB + "/xosan/gc.py",
+    for path in (SM_DIR + "/XOSANSR.py", SM_DIR + "/XOSANSR", SM_DIR + "/xosan-gc", SITELIB + "/xosan/sr/gc.py",
                  "/usr/bin/xosan",
-                 SITELIB + "/xosan", SITELIB + "/xosan/__init__.py", SITELIB + "/xosan/cli.py",
-                 SITELIB + "/xosan/devconfig.py", SITELIB + "/xosan/volume_sr.py", CONF_D_FILE,
+                 SITELIB + "/xosan", SITELIB + "/xosan/__init__.py", SITELIB + "/xosan/cli/main.py",
+                 SITELIB + "/xosan/sr/devconfig.py", SITELIB + "/xosan/sr/volume_sr.py", CONF_D_FILE,
                  PLUGIN, SITELIB + "/xosan/plugin.py"):
         assert path in files
     allowed = (SM_DIR + "/XOSAN", SM_DIR + "/xosan-gc", SITELIB + "/xosan", "/usr/bin/xosan", CONF_D_FILE,
@@ -113,11 +113,10 @@ def test_layout(rpm_file):
 
 def test_every_dom0_module_ships_and_the_lab_does_not(rpm_file):
     files = set(files_of(rpm_file))
-    assert not [f for f in files if "/xosan/lab" in f]
+    assert not [f for f in files if "xosan_lab" in f]
     known = check(["git", "ls-files", "--cached", "--others", "--exclude-standard", "xosan"], cwd=ROOT).split()
-    modules = [f for f in known if f.endswith(".py") and not f.startswith("xosan/lab/")
-               and os.path.isfile(os.path.join(ROOT, f))]
-    assert "xosan/volume_sr.py" in modules
+    modules = [f for f in known if f.endswith(".py") and os.path.isfile(os.path.join(ROOT, f))]
+    assert "xosan/sr/volume_sr.py" in modules
     for mod in modules:
         assert SITELIB + "/" + mod in files
 
@@ -333,11 +332,11 @@ def test_installed_tree(installed_root):
         assert fh.readline().rstrip("\n") == "#!/usr/bin/python3"
     with open(installed_root + "/usr/bin/xosan") as fh:
         launcher = fh.read()
-    assert launcher.startswith("#!/usr/bin/python3\n") and "from xosan.cli import main" in launcher
+    assert launcher.startswith("#!/usr/bin/python3\n") and "from xosan.cli.main import main" in launcher
     with open(installed_root + PLUGIN) as fh:
         assert fh.readline().rstrip("\n") == "#!/usr/bin/python3"
     assert os.access(installed_root + PLUGIN, os.X_OK)
-    assert not os.path.exists(installed_root + SITELIB + "/xosan/lab")
+    assert not os.path.exists(installed_root + SITELIB + "/xosan_lab")
     assert not os.path.exists(installed_root + CONF_D_FILE)           # ghost: made by %post
 
 

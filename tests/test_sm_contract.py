@@ -3,14 +3,14 @@
 The framework is ../shared/vendor/xcp-ng-sm (XCP-ng 8.3's sm, pinned) or $XOSAN_SM_DIR (for
 example /opt/xensource/sm copied from a real host); the VHD tools are blktap's real vhd-util
 and td-util (built by .ci/build-blktap). Each call goes the way xapi makes it: the driver is
-exec'd as /opt/xensource/sm/XOSANSR in a lab dom0 (xosan/lab/dom0.py) with one XML-RPC call,
+exec'd as /opt/xensource/sm/XOSANSR in a lab dom0 (xosan_lab/dom0.py) with one XML-RPC call,
 and the framework talks back to xapi (the project's XAPI simulator) on /var/lib/xcp/xapi.
 The volume is a real replica 3 arbiter 1 GlusterFS volume on three lab nodes.
 
 What cannot run here, said plainly: tapdisk (it needs the blktap kernel device and an
 unlimited RLIMIT_MEMLOCK), so vdi_attach / vdi_activate / vdi_detach / vdi_deactivate and the
 tapdisk half of vdi_attach_from_config are not called through the framework's blktap2 layer;
-systemd is not PID 1, so the GC service runs under the lab's systemctl (xosan/lab/systemctl.py),
+systemd is not PID 1, so the GC service runs under the lab's systemctl (xosan_lab/systemctl.py),
 which reads the sm package's real SMGC@.service and the driver's drop-in as systemd would.
 """
 
@@ -24,11 +24,11 @@ import xml.dom.minidom
 import xmlrpc.client
 
 import pytest
-
 import vhdblocks
 from smdriver import SMFault, unwrap
-from xosan.lab.dom0 import SYSTEMD_STATE, real_sm_dir
-from xosan.lab.onehost import OneHost
+
+from xosan_lab.dom0 import SYSTEMD_STATE, real_sm_dir
+from xosan_lab.onehost import OneHost
 
 pytestmark = pytest.mark.gluster
 
@@ -335,7 +335,7 @@ COMPARE_SCANS = """
 import json, sys
 sys.path.insert(0, "/opt/xensource/sm")
 import FileSR, util, vhdutil
-from xosan import vhdscan
+from xosan.sr import vhdscan
 folder = sys.argv[1]
 def load():
     vhds = vhdutil.getAllVHDs(folder + "/*.vhd", FileSR.FileVDI.extractUuid)
@@ -351,7 +351,7 @@ print(json.dumps([stock, fast]))
 
 
 def test_the_one_pass_scan_answers_as_the_frameworks_own(gluster_lab, host):
-    """xosan/vhdscan.py replaces FileSR's one vhd-util key process per VHD by one parallel
+    """xosan/sr/vhdscan.py replaces FileSR's one vhd-util key process per VHD by one parallel
     vhd-util scan -M: the records and key hashes FileSR gets must be the same, chains, hidden
     base copies, data and a key hash included. (A VHD vhd-util cannot read fails both the same
     way: each runs vhd-util through the framework's ioretry, then again with -c.)"""

@@ -1,5 +1,5 @@
 import sys
 
-from xosan.cli import main
+from xosan.cli.main import main
 
 sys.exit(main())

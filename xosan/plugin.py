@@ -33,11 +33,12 @@ What that gives, measured on the lab (GlusterFS 10.3):
 import json
 import time
 
-from xosan import devconfig, health
+from xosan import gluster
 from xosan.errors import ConfigError, GlusterError, ServerUnreachable, VolumeNotFound, XosanError
-from xosan.gluster import GlusterCLI, parse_volume_status
-from xosan.reachability import order_by_reachability
-from xosan.volume_sr import VolumeSR, merge_servers, servers_from_sm_config
+from xosan.gluster import health, parse_volume_status
+from xosan.sr import devconfig
+from xosan.sr.reachability import order_by_reachability
+from xosan.sr.volume_sr import VolumeSR, merge_servers, servers_from_sm_config
 
 SR_TYPE = "xosan"
 UNKNOWN = "unknown"  # glusterd could not be asked: no verdict
@@ -96,7 +97,7 @@ class RemoteGlusterd(object):
 
 
 def _remote(host):
-    return GlusterCLI(remote_host=host, timeout=CLI_TIMEOUT)
+    return gluster.remote_cli(host, CLI_TIMEOUT)
 
 
 def _unique(items):

@@ -12,7 +12,6 @@ import subprocess
 
 from xosan.errors import CommandFailed, CommandTimeout
 
-
 _LOG = [None]
 _LOGGED_OUTPUT = 400  # characters of stdout/stderr kept in a log line
 

@@ -1,0 +1,1 @@
+"""The ``xosan`` command: argument parsing, progress and summaries over xosan.pool."""
