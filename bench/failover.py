@@ -1,7 +1,8 @@
 """Benchmark: how long VM-disk I/O stalls when a storage node fails, and small-write throughput.
 
 Target (DESIGN: XenServer HA fences after 60 s): worst stall <= 5 s when a data node is cut off
-or killed. Runs on the real lab (root), prints a table, exits 1 if a target is missed.
+or killed. Runs on the real lab (root), prints a table, exits 1 if a target is missed or any round
+went unmeasured (skipped because the client never reconnected): it never passes on nothing.
 Usage: python bench/failover.py [--rounds N]
 """
 
@@ -77,10 +78,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ping-timeout", help="compare another network.ping-timeout/server.tcp-user-timeout")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1: a bench with no round measures nothing")
     work = tempfile.mkdtemp(prefix="xosan-bench-")
     lab = Lab.new(work, lab_id="xbench", subnet="10.250.99")
     mp = os.path.join(work, "mnt")
-    rows, ok = [], True
+    rows, ok, measured = [], True, 0
     try:
         lab.up(3, brick_size=2 * 1024 ** 3)
         lab.create_volume("xosan", ["replica", "3", "arbiter", "1"])
@@ -90,15 +93,22 @@ def main():
         os.makedirs(mp)
         subprocess.check_call(["mount", "-t", "glusterfs", "-o", "backup-volfile-servers=%s:%s" % (
             lab.nodes[1].ip, lab.nodes[2].ip), "%s:/xosan" % lab.nodes[0].ip, mp])
-        rows.append(("4 KiB fsync'd random writes (healthy)", "%.0f IOPS" % throughput(mp), ""))
+        iops = throughput(mp)
+        ok = ok and iops > 0
+        rows.append(("4 KiB fsync'd random writes (healthy)", "%.0f IOPS" % iops, "" if iops > 0 else "UNMEASURED"))
         for mode in ("cut", "kill"):
             for r in range(args.rounds):
                 if not wait_client_on(lab, "xosan", lab.nodes[1]):
-                    rows.append(("round %d (%s)" % (r + 1, mode), "skipped", "client never reconnected"))
+                    # a round that did not run measured nothing: it can never count as a pass
+                    ok = False
+                    rows.append(("worst write stall, data node %s (round %d)" % (
+                        "cut off" if mode == "cut" else "killed", r + 1), "UNMEASURED",
+                        "client never reconnected to %s: round skipped (fails the bench)" % lab.nodes[1].ip))
                     continue
                 worst, n = stall_round(lab, mp, lab.nodes[1], mode)
-                good = worst <= TARGET_STALL
+                good = worst <= TARGET_STALL and n > 0
                 ok = ok and good
+                measured += 1
                 rows.append(("worst write stall, data node %s (round %d)" % (
                     "cut off" if mode == "cut" else "killed", r + 1), "%.2f s" % worst,
                     "target <= %.0f s: %s" % (TARGET_STALL, "met" if good else "MISSED")))
@@ -112,6 +122,11 @@ def main():
           "server.tcp-user-timeout=%s" % (opts["network.ping-timeout"], opts["server.tcp-user-timeout"]))
     for name, value, note in rows:
         print("  %-52s %12s  %s" % (name, value, note))
+    expected = 2 * args.rounds
+    if measured != expected:
+        ok = False
+        print("  %d of %d stall rounds measured: FAILED (a bench that measured nothing never passes)"
+              % (measured, expected))
     return 0 if ok else 1
 
 

@@ -7,6 +7,7 @@
 # work; this driver only maps SM calls onto the xosan package and maps
 # xosan's errors onto SM error codes. It runs on dom0's Python 3.6.
 
+import functools
 import os
 import xmlrpc.client
 
@@ -24,15 +25,20 @@ from lock import Lock
 
 from xosan import __version__, proc
 from xosan import errors as xe
-from xosan.sr import boot, devconfig, vhdscan
+from xosan.sr import attach as xattach
+from xosan.sr import devconfig, vhdscan
 from xosan.sr import gc as xgc
 from xosan.sr.volume_sr import SM_CONFIG_SERVERS, VolumeSR, servers_from_sm_config
 
+# FileSR's own set (the framework's FileSR.py and NFSSR.py advertise the same file-SR calls):
+# changed block tracking with cbt-util logs next to the VHDs (VDI_CONFIG_CBT), separate
+# activate/deactivate around tapdisk (VDI_ACTIVATE/VDI_DEACTIVATE), thin VHD files.
 CAPABILITIES = ["SR_PROBE", "SR_UPDATE",
                 "VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH",
                 "VDI_UPDATE", "VDI_CLONE", "VDI_SNAPSHOT", "VDI_RESIZE", "VDI_MIRROR",
                 "VDI_GENERATE_CONFIG",
-                "VDI_RESET_ON_BOOT/2", "ATOMIC_PAUSE"]
+                "VDI_RESET_ON_BOOT/2", "ATOMIC_PAUSE", "VDI_CONFIG_CBT",
+                "VDI_ACTIVATE", "VDI_DEACTIVATE", "THIN_PROVISIONING"]
 
 DRIVER_INFO = {
     "name": "XOSAN",
@@ -82,6 +88,17 @@ def sm_error(exc):
     return xs_errors.XenError(name, opterr=str(exc))
 
 
+def sm_errors(method):
+    """The driver's edge: an xosan error escaping ``method`` reaches xapi as its SM error."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except xe.XosanError as exc:
+            raise sm_error(exc)
+    return wrapper
+
+
 class XOSANSR(FileSR.FileSR):
     """A shared file SR on a XOSAN GlusterFS volume."""
 
@@ -93,16 +110,14 @@ class XOSANSR(FileSR.FileSR):
         # path differ (the SR path is a symlink into the mount), as here.
         return sr_type in (XOSANSR.DRIVER_TYPE, "smb")
 
+    @sm_errors
     def load(self, sr_uuid):
         proc.log_to(util.SMlog)
         self.ops_exclusive = FileSR.OPS_EXCLUSIVE
         self.lock = Lock(vhdutil.LOCK_TYPE_SR, self.uuid)
         self.sr_vditype = SR.DEFAULT_TAP
         self.driver_config = DRIVER_CONFIG
-        try:
-            self.xconf = devconfig.parse(self.dconf, require_volume=self.cmd != "sr_probe")
-        except xe.XosanError as exc:
-            raise sm_error(exc)
+        self.xconf = devconfig.parse(self.dconf, require_volume=self.cmd != "sr_probe")
         if self.sr_ref and self.session is not None:
             self.sm_config = self.session.xenapi.SR.get_sm_config(self.sr_ref)
         else:
@@ -116,42 +131,29 @@ class XOSANSR(FileSR.FileSR):
         self.attached = False
         self._check_o_direct()
 
+    @sm_errors
     def create(self, sr_uuid, size):
-        try:
-            self.volume_sr.precheck()
-            self.volume_sr.create()
-        except xe.XosanError as exc:
-            raise sm_error(exc)
+        self.volume_sr.precheck()
+        self.volume_sr.create()
 
+    @sm_errors
     def delete(self, sr_uuid):
         # FileSR.delete attaches, refuses while VDIs remain, removes the rest, detaches.
         super(XOSANSR, self).delete(sr_uuid)
-        try:
-            self.volume_sr.remove_dir()
-        except xe.XosanError as exc:
-            raise sm_error(exc)
+        self.volume_sr.remove_dir()
 
+    @sm_errors
     def attach(self, sr_uuid):
-        try:
-            if not self.volume_sr.is_attached():
-                # Boot order: make sure this host's storage VM runs and the volume has quorum.
-                # The answer also says the volume exists and is started: no second query.
-                info = boot.prepare_attach(self.session.xenapi if self.session is not None else None,
-                                           self.host_ref, self.volume_sr.servers, self.xconf.volume,
-                                           self.xconf.attach_timeout, util.SMlog)
-                self.volume_sr.attach()
-                self._remember_servers(info)
-            else:
-                self.volume_sr.attach()
-            # Fail here, loudly, rather than attach an SR whose space is never given back.
-            xgc.check(cleanup)
-        except xe.XosanError as exc:
-            raise sm_error(exc)
+        # One call (xosan/sr/attach.py): GC check, this host's storage VM, quorum, the mount.
+        servers = xattach.attach(self.volume_sr, self.session.xenapi if self.session is not None else None,
+                                 self.host_ref, self.xconf.attach_timeout, util.SMlog, cleanup=cleanup)
+        if servers is not None:
+            self._remember_servers(servers)
         self.attached = True
 
-    def _remember_servers(self, info):
+    def _remember_servers(self, servers):
         """Keep the cluster's own server list in sm-config: device-config cannot change later."""
-        servers = ",".join(self.volume_sr.refreshed_servers(info))
+        servers = ",".join(servers)
         if not (self.sr_ref and self.session is not None) or self.sm_config.get(SM_CONFIG_SERVERS) == servers:
             return
         try:
@@ -161,16 +163,14 @@ class XOSANSR(FileSR.FileSR):
         except Exception as exc:  # a stale list is a degraded, not a failed, attach
             util.SMlog("XOSAN: could not store %s in sm-config: %s" % (SM_CONFIG_SERVERS, exc))
 
+    @sm_errors
     def detach(self, sr_uuid):
         if self.volume_sr.is_attached():
             util.SMlog("Aborting GC/coalesce")
             cleanup.abort(self.uuid)
             os.chdir(SR.MOUNT_BASE)
-        try:
-            self.volume_sr.detach()
-            xgc.remove_dropin(self.uuid)
-        except xe.XosanError as exc:
-            raise sm_error(exc)
+        self.volume_sr.detach()
+        xgc.remove_dropin(self.uuid)
         self.attached = False
 
     def _loadvdis(self):
@@ -179,27 +179,22 @@ class XOSANSR(FileSR.FileSR):
         with vhdscan.one_pass(vhdutil, util.SMlog):
             super(XOSANSR, self)._loadvdis()
 
+    @sm_errors
     def _kickGC(self):
         # Where the framework starts GC (after attach's scan, scan, vdi_delete): first make
         # sure systemd will run it with xosan known to cleanup (xosan/sr/gc.py).
-        try:
-            xgc.install_dropin(self.uuid, GC_PROGRAM)
-        except xe.XosanError as exc:
-            raise sm_error(exc)
+        xgc.install_dropin(self.uuid, GC_PROGRAM)
         super(XOSANSR, self)._kickGC()
 
+    @sm_errors
     def probe(self):
-        try:
-            if self.xconf.volume is None:
-                names = self.volume_sr.list_volumes()
-                raise xs_errors.XenError(
-                    "ConfigServerPathMissing",
-                    opterr="device-config:volume is missing; volumes on %s: %s" % (
-                        self.xconf.servers[0], ", ".join(names) if names else "(none)"))
-            sr_uuids = self.volume_sr.probe()
-        except xe.XosanError as exc:
-            raise sm_error(exc)
-        return util.SRtoXML(dict((u, {}) for u in sr_uuids))
+        if self.xconf.volume is None:
+            names = self.volume_sr.list_volumes()
+            raise xs_errors.XenError(
+                "ConfigServerPathMissing",
+                opterr="device-config:volume is missing; volumes on %s: %s" % (
+                    self.xconf.servers[0], ", ".join(names) if names else "(none)"))
+        return util.SRtoXML(dict((u, {}) for u in self.volume_sr.probe()))
 
     def vdi(self, uuid):
         return XOSANFileVDI(self, uuid)

@@ -7,7 +7,8 @@ systemctl, ...) are small stubs on PATH that answer from a fake disk table and l
 Everything else (bash, coreutils, awk, base64, ssh-keygen) is real.
 
 The slow test (`make appliance-test`, i.e. `pytest -m slow tests/test_appliance.py`) boots the built
-image (build/appliance/*.vhd) under qemu (TCG), with a blank data disk and an XOSANCFG config disk,
+image (build/appliance/*.vhd) under qemu (KVM when this machine's /dev/kvm works, else TCG; it says
+which, and XOSAN_APPLIANCE_ACCEL=kvm|tcg forces one), with a blank data disk and an XOSANCFG config disk,
 user-mode networking restricted to a forwarded 127.0.0.1 port, and checks it over SSH the way the
 deployer does (xosan.gluster.ssh: deployment key, pinned host key).
 """
@@ -360,7 +361,10 @@ def test_firstboot_reads_every_key_of_the_storage_vm_contract():
 
 # --------------------------------------------------------------------------- slow: boot the image
 
-BOOT_TIMEOUT = int(os.environ.get("XOSAN_APPLIANCE_BOOT_TIMEOUT", "600"))  # TCG: minutes
+BOOT_TIMEOUT = int(os.environ.get("XOSAN_APPLIANCE_BOOT_TIMEOUT", "600"))  # TCG: minutes; KVM: seconds
+QEMU = "qemu-system-x86_64"
+KVM_KERNEL_DEADLINE = 60  # under KVM the kernel prints within seconds of qemu's start; else: TCG
+KVM_GET_API_VERSION, KVM_CREATE_VM = 0xAE00, 0xAE01  # _IO(KVMIO=0xAE, 0x00 / 0x01), linux/kvm.h
 GUEST_IP, GUEST_GW = "10.0.2.15", "10.0.2.2"  # qemu user networking's guest address and gateway
 GLUSTER_PROCESSES = ("glusterd", "glusterfsd")
 
@@ -374,6 +378,57 @@ def built_image():
         return None
     vhd = os.path.join(BUILD_DIR, manifest["vhd"]["file"])
     return (vhd, manifest) if os.path.exists(vhd) else None
+
+
+def kvm_problem():
+    """Why qemu cannot use KVM on this machine, or None when it can: /dev/kvm opens read-write,
+    speaks KVM API 12 and makes a VM, and qemu itself starts with -accel kvm."""
+    import fcntl
+    modules = [m for m in ("kvm_intel", "kvm_amd", "kvm_pvm") if os.path.isdir("/sys/module/" + m)]
+    if os.path.exists("/dev/kvm") and not set(modules) & {"kvm_intel", "kvm_amd"}:
+        # e.g. kvm_pvm (a VM offering KVM without VMX/SVM): it runs PVM-aware guest kernels only,
+        # the appliance's stock Debian kernel hangs right after GRUB loads it
+        return "/dev/kvm is %s, not hardware virtualisation (kvm_intel/kvm_amd)" % (
+            " + ".join(modules) or "from no known KVM module")
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        return "/dev/kvm: %s" % exc.strerror
+    try:
+        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+        if version != 12:
+            return "/dev/kvm speaks KVM API %d, not 12" % version
+        os.close(fcntl.ioctl(fd, KVM_CREATE_VM, 0))
+    except OSError as exc:
+        return "/dev/kvm cannot make a VM: %s" % exc.strerror
+    finally:
+        os.close(fd)
+    try:
+        res = subprocess.run([QEMU, "-machine", "none", "-accel", "kvm", "-nodefaults", "-display", "none",
+                              "-monitor", "stdio"], input="quit\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "%s -accel kvm did not start within 60 s" % QEMU
+    if res.returncode != 0:
+        lines = res.stderr.strip().splitlines()
+        return "%s -accel kvm exited %d%s" % (QEMU, res.returncode, (": " + lines[-1]) if lines else "")
+    return None
+
+
+def choose_accel():
+    """("kvm" or "tcg", why): KVM when it works here, else TCG; XOSAN_APPLIANCE_ACCEL=kvm|tcg forces one
+    (kvm then fails the test when KVM does not work)."""
+    wanted = os.environ.get("XOSAN_APPLIANCE_ACCEL", "auto").strip().lower() or "auto"
+    if wanted not in ("auto", "kvm", "tcg"):
+        pytest.fail("XOSAN_APPLIANCE_ACCEL=%s: use auto, kvm or tcg" % wanted)
+    if wanted == "tcg":
+        return "tcg", "XOSAN_APPLIANCE_ACCEL=tcg"
+    problem = kvm_problem()
+    if problem is None:
+        return "kvm", "/dev/kvm works"
+    if wanted == "kvm":
+        pytest.fail("XOSAN_APPLIANCE_ACCEL=kvm, but %s" % problem)
+    return "tcg", problem
 
 
 def free_port():
@@ -395,9 +450,10 @@ def _own_session_dies_with_parent():
 
 
 class BootedVM(object):
-    def __init__(self, workdir, vhd):
+    def __init__(self, workdir, vhd, accel="tcg"):
         self.dir = workdir
         self.vhd = vhd
+        self.accel = accel
         self.proc = None
         self.port = free_port()
         self.console = os.path.join(workdir, "console.log")
@@ -432,13 +488,16 @@ class BootedVM(object):
         run(["qemu-img", "create", "-q", "-f", "qcow2", self.data_img, "2G"])
 
     def start(self):
-        argv = ["qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", "1024", "-smp", "2", "-nographic",
-                "-drive", "file=%s,format=qcow2,if=virtio" % self.sys_img,
-                "-drive", "file=%s,format=qcow2,if=virtio" % self.data_img,
-                "-drive", "file=%s,format=raw,if=virtio,readonly=on" % self.cfg_img,
-                # user networking, restricted: the guest reaches nothing; only the forwarded local port
-                "-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % self.port,
-                "-device", "virtio-net-pci,netdev=n0"]
+        # KVM runs the guest on this machine's CPU (-cpu host); TCG emulates every instruction
+        cpu = ["-cpu", "host"] if self.accel == "kvm" else []
+        argv = [QEMU, "-machine", "pc,accel=%s" % self.accel] + cpu + [
+            "-m", "1024", "-smp", "2", "-nographic",
+            "-drive", "file=%s,format=qcow2,if=virtio" % self.sys_img,
+            "-drive", "file=%s,format=qcow2,if=virtio" % self.data_img,
+            "-drive", "file=%s,format=raw,if=virtio,readonly=on" % self.cfg_img,
+            # user networking, restricted: the guest reaches nothing; only the forwarded local port
+            "-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % self.port,
+            "-device", "virtio-net-pci,netdev=n0"]
         self.console_fh = open(self.console, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.console_fh,
                                      stderr=subprocess.STDOUT, preexec_fn=_own_session_dies_with_parent)
@@ -451,6 +510,20 @@ class BootedVM(object):
         except IOError:
             return ""
         return "\n".join(lines[-n:])
+
+    def wait_kernel(self, deadline):
+        """Whether the guest kernel prints on the serial console (console=ttyS0) before ``deadline``."""
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with open(self.console, "rb") as fh:
+                    if re.search(rb"Linux version |\[\s*\d+\.\d{6}\]", fh.read()):
+                        return True
+            except IOError:
+                pass
+            time.sleep(1)
+        return False
 
     def wait_ssh(self, deadline, boot_id_not=None):
         """Until SSH answers (and the boot id differs from boot_id_not); returns the boot id."""
@@ -486,18 +559,47 @@ class BootedVM(object):
         self.console_fh.close()
 
 
+def say(request, text):
+    """A line on pytest's terminal, past its output capture (which accelerator the boot uses)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capman is not None:
+        with capman.global_and_fixture_disabled():
+            reporter.write_line(text)
+    else:
+        reporter.write_line(text)
+
+
 @pytest.fixture(scope="module")
 def booted(request, tmp_path_factory):
     image = built_image()
     if image is None:
         pytest.skip("no built image in build/appliance (manifest.json + VHD): run `make appliance` as root")
-    missing = [t for t in ("qemu-system-x86_64", "qemu-img", "mkfs.vfat", "mcopy", "ssh", "ssh-keygen")
+    missing = [t for t in (QEMU, "qemu-img", "mkfs.vfat", "mcopy", "ssh", "ssh-keygen")
                if not shutil.which(t)]
     if missing:
         pytest.fail("missing %s: run `bash appliance/install-deps`" % ", ".join(missing))
-    vm = BootedVM(str(tmp_path_factory.mktemp("xap-boot")), image[0])
+    accel, why = choose_accel()
+    say(request, "appliance boot test: qemu accel=%s (%s)" % (accel, why))
+    vm = BootedVM(str(tmp_path_factory.mktemp("xap-boot")), image[0], accel)
     vm.prepare()
     vm.start()
+    if accel == "kvm" and not vm.wait_kernel(time.time() + KVM_KERNEL_DEADLINE):
+        why = "KVM opened but the guest kernel printed nothing within %d s (console: %s)" % (
+            KVM_KERNEL_DEADLINE, vm.console)
+        if os.environ.get("XOSAN_APPLIANCE_ACCEL", "auto").strip().lower() == "kvm":
+            vm.stop()
+            pytest.fail("XOSAN_APPLIANCE_ACCEL=kvm, but " + why)
+        vm.stop()
+        accel = "tcg"
+        say(request, "appliance boot test: falling back to qemu accel=tcg (%s)" % why)
+        vm = BootedVM(str(tmp_path_factory.mktemp("xap-boot")), image[0], accel)
+        vm.prepare()
+        vm.start()
+    vm.timings["accelerator"] = accel
+    vm.timings["accelerator reason"] = why
     try:
         vm.boot_id = vm.wait_ssh(time.time() + BOOT_TIMEOUT)
         vm.timings["first boot to SSH (s)"] = round(time.time() - vm.started)

@@ -3,7 +3,6 @@ glusterd answers. The unit tests play XML captured from glusterfs 10.3 in the la
 the *-joining captures were taken with the new node's glusterd paused right after ``peer probe``)
 on a fake clock; the lab test provokes the race that failed CI with real glusterd."""
 
-import io
 import os
 import signal
 import threading
@@ -14,8 +13,7 @@ from labpool import pool_fixture
 from xosan import gluster
 from xosan.errors import GlusterError, ServerUnreachable
 from xosan.gluster import health
-from xosan.pool.deploy import Deployment
-from xosan.pool.operate import Operations
+from xosan.pool.cluster import Cluster
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "gluster")
 N1, N2, N3, N4 = ("10.250.211.%d" % i for i in (11, 12, 13, 14))  # .14 joins, probed from .11
@@ -228,18 +226,14 @@ def test_poll_until_returns_at_once_and_never_sleeps_past_the_deadline():
 
 # -- how replace-host / add-host pick the nodes that must agree --------------------------------------------
 
-class FakeDeployment(object):
-    """The parts of a Deployment that Operations._wait_joined uses, over fake nodes."""
-
-    wait_peers = Deployment.wait_peers
+class FakeAccess(object):
+    """A NodeAccess whose GlusterCLIs run on fake nodes; records which nodes were asked for."""
 
     def __init__(self, nodes):
         self.nodes = nodes
-        self.x = self.api = None
-        self.out = io.StringIO()
         self.asked_for = []
 
-    def node_cli(self, address, timeout=60):
+    def cli(self, address, timeout=60):
         self.asked_for.append(address)
         return cli(self.nodes[address], address)
 
@@ -257,11 +251,11 @@ def test_replace_waits_on_every_connected_node_but_the_dead_one():
     nodes = {N1: Node(clock, pool_list=["pool-list-joined.xml"]),
              N2: Node(clock, pool_list=["pool-list-joined-other.xml"]),
              N4: Node(clock, pool_list=["pool-list-joined-new.xml"])}
-    d = FakeDeployment(nodes)
+    access = FakeAccess(nodes)
     p = Progress()
-    Operations(d)._wait_joined(p, cli(nodes[N1], N1), [N4], exclude=[N3])
+    Cluster(access, None, "xosan").wait_joined(p, cli(nodes[N1], N1), [N4], exclude=[N3])
     # .11 runs the next command, .12 is connected, .13 is the dead one (excluded), .14 the new one
-    assert d.asked_for == [N2, N4] and all(n.asked("pool list") for n in nodes.values())
+    assert access.asked_for == [N2, N4] and all(n.asked("pool list") for n in nodes.values())
     assert p.lines == ["10.250.211.11, 10.250.211.12, 10.250.211.14: 'Peer in Cluster' on 10.250.211.11, "
                        "10.250.211.12, 10.250.211.14"]
 
@@ -283,21 +277,19 @@ def test_replace_host_waits_for_a_slow_new_peer(pool4, monkeypatch):
     pool4.deployment(m).run()
     pool4.node_of("lab-host-2").kill()
     seen, paused, timers = [], [], []
-    probe = gluster.GlusterCLI.command
+    probe = gluster.GlusterCLI.peer_probe
 
-    def slow_probe(self, args, what=None):
-        out = probe(self, args, what)
-        if list(args[:2]) == ["peer", "probe"]:
-            [node] = [n for n in pool4.lab.nodes if n.ip == args[2] and n.running()]
-            with open("/proc/%d/comm" % node.pid) as fh:
-                assert fh.read().strip() == "glusterd"
-            os.kill(node.pid, signal.SIGSTOP)
-            paused.append(node.pid)
-            timers.append(threading.Timer(8, os.kill, (node.pid, signal.SIGCONT)))
-            timers[-1].start()
-            seen.extend(p for p in self.pool_list() if p.hostname == node.ip)
-        return out
-    monkeypatch.setattr(gluster.GlusterCLI, "command", slow_probe)
+    def slow_probe(self, address):
+        probe(self, address)
+        [node] = [n for n in pool4.lab.nodes if n.ip == address and n.running()]
+        with open("/proc/%d/comm" % node.pid) as fh:
+            assert fh.read().strip() == "glusterd"
+        os.kill(node.pid, signal.SIGSTOP)
+        paused.append(node.pid)
+        timers.append(threading.Timer(8, os.kill, (node.pid, signal.SIGCONT)))
+        timers[-1].start()
+        seen.extend(p for p in self.pool_list() if p.hostname == node.ip)
+    monkeypatch.setattr(gluster.GlusterCLI, "peer_probe", slow_probe)
     try:
         h = pool4.ops(m).replace("lab-host-2", "lab-host-4", heal_timeout=300)
     finally:

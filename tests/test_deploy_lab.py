@@ -10,6 +10,7 @@ from labpool import STORAGE_NET, pool_fixture
 
 from xosan.pool.deploy import DeployError
 from xosan.pool.planner import PlanError
+from xosan.pool.storage_vm import from_xenstore_data
 from xosan.pool.xapi import Xapi
 
 pytestmark = pytest.mark.gluster
@@ -23,12 +24,38 @@ pool3 = pool_fixture(3, 160)
 pool2 = pool_fixture(2, 170)
 
 
+def brick_hosts(pool, info):
+    """The live volume's replica sets as [(data brick hosts, arbiter brick host)], each brick placed
+    on the pool host whose running storage VM (its xenstore address) and lab node hold its address;
+    which brick is the arbiter is GlusterFS's own answer (isArbiter), not its position."""
+    sim = pool.sim
+    host_of = {}
+    for v in sim.db["VM"].values():
+        if v["is_a_template"] or v["power_state"] != "Running":
+            continue
+        ip = from_xenstore_data(v["xenstore_data"]).get("ip")
+        name = sim.db["host"][v["resident_on"]]["name_label"]
+        assert v["resident_on"] == v["affinity"] and pool.node_of(name).ip == ip and ip not in host_of
+        host_of[ip] = name
+    assert info.replica > 1 and len(info.bricks) % info.replica == 0
+    sets = []
+    for i in range(0, len(info.bricks), info.replica):
+        bricks = info.bricks[i:i + info.replica]
+        arbiters = [host_of[b.host] for b in bricks if b.is_arbiter]
+        assert len(arbiters) == info.arbiter == 1 and bricks[-1].is_arbiter, bricks
+        sets.append(([host_of[b.host] for b in bricks if not b.is_arbiter], arbiters[0]))
+    return sets
+
+
 def test_three_hosts_deploy_plug_everywhere_and_rerun_changes_nothing(pool3):
     sim = pool3.sim
     d = pool3.deployment()
     sr, cli = d.run()
     [info] = cli.volume_info("xosan")
     assert (info.replica, info.arbiter, info.started) == (3, 1, True)
+    # every replica set: its two data bricks on two different hosts, its arbiter on a third
+    for data, arbiter in brick_hosts(pool3, info):
+        assert len(set(data)) == len(data) == 2 and arbiter not in data
     rec = sim.db["SR"][sr]
     assert rec["type"] == "xosan" and rec["shared"] and rec["content_type"] == "user"
     assert len(rec["PBDs"]) == 3 and all(sim.db["PBD"][p]["currently_attached"] for p in rec["PBDs"])
@@ -71,7 +98,11 @@ def test_two_hosts_get_replica2_with_arbiter(pool2):
     sr, cli = d.run()
     [info] = cli.volume_info("xosan")
     assert (info.replica, info.arbiter, len(info.bricks)) == (3, 1, 3)
-    assert [b.host for b in info.bricks][:2] != [info.bricks[2].host] * 2
+    # the two data bricks on the two hosts; with no third host (no witness) the arbiter shares the
+    # storage VM of one of them, in a brick directory of its own
+    [(data, arbiter)] = brick_hosts(pool2, info)
+    assert sorted(data) == ["lab-host-1", "lab-host-2"] and arbiter in data
+    assert len(set(b.name for b in info.bricks)) == 3
     assert all(pool2.sim.db["PBD"][p]["currently_attached"] for p in pool2.sim.db["SR"][sr]["PBDs"])
 
 

@@ -129,8 +129,8 @@ def test_attach_uses_backup_servers_when_first_is_down(gluster_lab, driver, new_
     dconf = dconf_for(gluster_lab)
     sr_uuid, sr_ref = new_sr(dconf)
     driver.call("sr_create", dconf, args=["0"], sr_uuid=sr_uuid, sr_ref=sr_ref)
-    # the first server in device-config is an address nobody answers on
-    dconf_dead_first = dict(dconf, server="10.250.199.50," + dconf["server"])
+    # the first server in device-config is an address where no glusterd listens
+    dconf_dead_first = dict(dconf, server="127.0.0.50," + dconf["server"])
     driver.call("sr_attach", dconf_dead_first, sr_uuid=sr_uuid, sr_ref=sr_ref)
     assert os.path.isdir(dom0.path("/var/run/sr-mount/" + sr_uuid))
     driver.call("sr_detach", dconf, sr_uuid=sr_uuid, sr_ref=sr_ref)
@@ -158,3 +158,90 @@ def test_attach_of_unknown_sr_directory_fails_and_unmounts(gluster_lab, driver, 
         driver.call("sr_attach", dconf, sr_uuid=sr_uuid, sr_ref=sr_ref)
     assert err.value.code == 47 and "sr-probe" in err.value.message
     assert dom0.fuse_mounts() == []
+
+
+def test_busy_detach_is_sr_in_use_and_keeps_the_mount(gluster_lab, driver, new_sr, dom0):
+    dconf = dconf_for(gluster_lab)
+    sr_uuid, sr_ref = new_sr(dconf)
+    common = dict(sr_uuid=sr_uuid, sr_ref=sr_ref)
+    driver.call("sr_create", dconf, args=["0"], **common)
+    driver.call("sr_attach", dconf, **common)
+    # a file held open on the mount, as a VDI tapdisk still serves or a shell in the directory
+    held = open(dom0.path("/var/run/sr-mount/%s/held" % sr_uuid), "w")
+    try:
+        with pytest.raises(SMFault) as err:
+            driver.call("sr_detach", dconf, **common)
+        assert err.value.code == 16  # SRInUse
+        assert "cannot unmount" in err.value.message and "detach it first" in err.value.message
+        assert len(dom0.fuse_mounts()) == 1 and os.path.isdir(dom0.path("/var/run/sr-mount/" + sr_uuid))
+        assert "XOSAN: UnmountError: cannot unmount" in dom0.smlog_text()
+    finally:
+        held.close()
+    os.unlink(dom0.path("/var/run/sr-mount/%s/held" % sr_uuid))
+    driver.call("sr_detach", dconf, **common)
+    assert dom0.fuse_mounts() == [] and not os.path.lexists(dom0.path("/var/run/sr-mount/" + sr_uuid))
+    driver.call("sr_delete", dconf, **common)
+
+
+def test_attach_with_every_device_config_server_dead_uses_the_remembered_ones(gluster_lab, driver, xapi,
+                                                                            new_sr, dom0):
+    """device-config cannot change after sr-create; hosts come and go. The servers the cluster
+    gave at the last attach (sm-config:xosan-servers) are enough when none of device-config answers."""
+    dconf = dconf_for(gluster_lab)
+    sr_uuid, sr_ref = new_sr(dconf)
+    driver.call("sr_create", dconf, args=["0"], sr_uuid=sr_uuid, sr_ref=sr_ref)
+    lab_ips = [n.ip for n in gluster_lab.nodes]
+    xapi.record("SR", sr_ref)["sm_config"]["xosan-servers"] = ",".join(lab_ips)
+    # nothing listens on glusterd's port there (10.250.199.x is no good: on some machines a
+    # proxy accepts any TCP connection to an address outside the local networks)
+    dead = ["127.0.0.51", "127.0.0.52"]
+    stale = dict(dconf, server=",".join(dead))
+    driver.call("sr_attach", stale, sr_uuid=sr_uuid, sr_ref=sr_ref)
+    try:
+        assert len(dom0.fuse_mounts()) == 1 and os.path.isdir(dom0.path("/var/run/sr-mount/" + sr_uuid))
+        log = dom0.smlog_text()
+        assert "XOSAN: mounting volume xosan from %s (no answer from %s)" % (
+            ", ".join(lab_ips), ", ".join(dead)) in log
+        mount_line = [ln for ln in log.splitlines() if "'mount', '-t', 'glusterfs'" in ln][-1]
+        assert "'%s:/xosan'" % lab_ips[0] in mount_line  # from an answering server
+        # the cluster's list first, then what device-config says (it may come back)
+        assert xapi.record("SR", sr_ref)["sm_config"]["xosan-servers"].split(",") == lab_ips + dead
+    finally:
+        driver.call("sr_detach", stale, sr_uuid=sr_uuid, sr_ref=sr_ref)
+    # without the remembered list, the same device-config has nothing to mount from
+    xapi.record("SR", sr_ref)["sm_config"].pop("xosan-servers")
+    with pytest.raises(SMFault) as err:
+        driver.call("sr_attach", dict(stale, **{"attach-timeout": "1"}), sr_uuid=sr_uuid, sr_ref=sr_ref)
+    assert err.value.code == 47 and "no storage node answers" in err.value.message
+    assert dom0.fuse_mounts() == []
+    driver.call("sr_delete", dconf, sr_uuid=sr_uuid, sr_ref=sr_ref)
+
+
+def test_attach_starts_a_halted_storage_vm_and_leaves_a_paused_one(gluster_lab, driver, xapi, new_sr, dom0):
+    """The boot order through the session the framework hands the driver: this host's storage
+    VM (xosan-deployment = the volume, xosan-host = this host) is started when halted; a paused
+    or suspended one is the admin's and is left alone; either way the attach waits for quorum."""
+    from xosan import facts
+    dconf = dconf_for(gluster_lab)
+    sr_uuid, sr_ref = new_sr(dconf)
+    common = dict(sr_uuid=sr_uuid, sr_ref=sr_ref)
+    driver.call("sr_create", dconf, args=["0"], **common)
+    host_uuid = xapi.record("host", xapi.host_ref)["uuid"]
+    vm = xapi.add("VM", {"name_label": "XOSAN storage VM host1", "power_state": "Paused", "is_a_template": False,
+                         "affinity": xapi.host_ref,
+                         "other_config": {facts.TAG_DEPLOYMENT: "xosan", facts.TAG_HOST: host_uuid}})
+    for state in ("Paused", "Suspended"):
+        xapi.record("VM", vm)["power_state"] = state
+        driver.call("sr_attach", dconf, **common)
+        assert xapi.record("VM", vm)["power_state"] == state
+        assert "XOSAN: storage VM XOSAN storage VM host1 is %s; not touching it" % state.lower() in dom0.smlog_text()
+        driver.call("sr_detach", dconf, **common)
+    assert [m for m, _ in xapi.calls if m == "VM.start_on"] == []
+
+    xapi.record("VM", vm)["power_state"] = "Halted"
+    driver.call("sr_attach", dconf, **common)
+    assert [list(p[1:3]) for m, p in xapi.calls if m == "VM.start_on"] == [[vm, xapi.host_ref]]
+    assert xapi.record("VM", vm)["power_state"] == "Running"
+    assert "XOSAN: starting storage VM XOSAN storage VM host1 on this host before attaching" in dom0.smlog_text()
+    driver.call("sr_detach", dconf, **common)
+    driver.call("sr_delete", dconf, **common)

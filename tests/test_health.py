@@ -16,14 +16,15 @@ def data(name):
 class FakeCLI(object):
     """Answers with captured glusterd XML: the parsing is real, only the transport is canned."""
 
-    def __init__(self, status="volume-status-detail.xml", heal="heal-info.xml", split="heal-info-split-brain.xml"):
-        self.files = {"status": status, "heal": heal, "split": split}
+    def __init__(self, status="volume-status-detail.xml", heal="heal-info.xml", split="heal-info-split-brain.xml",
+                 pool="pool-list.xml"):
+        self.files = {"status": status, "heal": heal, "split": split, "pool": pool}
 
     def volume_info(self, volume):
         return gluster.parse_volume_info(data("volume-info.xml"))
 
     def pool_list(self):
-        return gluster.parse_pool_list(data("pool-list.xml"))
+        return gluster.parse_pool_list(data(self.files["pool"]))
 
     def volume_status(self, volume, detail=True):
         return gluster.parse_volume_status(data(self.files["status"]))
@@ -94,3 +95,95 @@ def test_may_fail_counts_nodes_not_bricks():
     bricks[2] = gluster.Brick("witness", "/b1", is_arbiter=True)
     h = health.assess(info, [], [health.BrickHealth(b, True, 100, 50, 0, 0) for b in bricks])
     assert h.may_fail == 1
+
+
+# -- server quorum: glusterd stops the bricks of a node that sees too few peers ----------------------
+
+SERVER_QUORUM = {"cluster.server-quorum-type": "server", "cluster.server-quorum-ratio": "51%"}
+
+
+def _peer(uuid, connected=True, me=False):
+    if me:
+        return gluster.Peer(uuid, "localhost", True)
+    return gluster.Peer(uuid, uuid, connected, state=gluster.PEER_IN_CLUSTER)
+
+
+def _two_host_volume(options):
+    """The 2-host layout (data on A and B, the arbiter on A), asked on A."""
+    bricks = [gluster.Brick("A", "/b1", host_uuid="A"), gluster.Brick("B", "/b1", host_uuid="B"),
+              gluster.Brick("A", "/b2", is_arbiter=True, host_uuid="A")]
+    return gluster.VolumeInfo("v", "Started", "Replicate", bricks, replica=3, arbiter=1, options=options)
+
+
+def test_collect_counts_server_quorum_from_the_pool_list():
+    h = health.collect(FakeCLI(status="volume-status-node-down.xml", heal="heal-info-node-down.xml",
+                               pool="pool-list-node-down.xml"), "xosan")
+    assert h.server_quorum == {"connected": 2, "members": 3, "needed": 2, "met": True}
+    assert h.verdict == health.DEGRADED and h.may_fail == 0 and h.writable
+    assert "can lose no more" in h.reason and h.as_dict()["server_quorum"]["needed"] == 2
+    assert "server quorum kept: 2 of 3 connected, 2 needed" in health.render(h)
+
+
+def test_server_quorum_lost_stops_bricks_that_client_quorum_would_allow():
+    # A third peer C has joined (say, to grow the pool) and server quorum is on. B and C are gone:
+    # A's two bricks are 2 of 3, enough for client quorum, but A sees 1 of 3 peers (2 needed),
+    # so its glusterd stops them, even while volume status still lists them online.
+    info = _two_host_volume(SERVER_QUORUM)
+    peers = [_peer("A", me=True), _peer("B", connected=False), _peer("C", connected=False)]
+    h = health.assess(info, peers, _bricks(info, [True, False, True]))
+    assert h.verdict == health.AT_RISK and h.exit_code == 2 and h.may_fail == 0 and not h.writable
+    assert h.reason.startswith("server quorum lost: 1 of 3 storage nodes connected (B, C down), 2 needed")
+    assert "stops the bricks on A" in h.reason and "I/O stops" in h.reason
+    assert h.server_quorum == {"connected": 1, "members": 3, "needed": 2, "met": False}
+    assert "server quorum LOST: 1 of 3 connected, 2 needed" in health.render(h)
+    # ... and once glusterd has stopped them, the same cause is named, not just "quorum lost"
+    h = health.assess(info, peers, _bricks(info, [False, False, False]))
+    assert h.verdict == health.AT_RISK and h.reason.startswith("server quorum lost")
+    # client quorum alone (no peers known, or server quorum off) says the volume still takes writes
+    assert health.assess(info, [], _bricks(info, [True, False, True])).verdict == health.DEGRADED
+    off = _two_host_volume({"cluster.server-quorum-type": "none"})
+    h = health.assess(off, peers, _bricks(off, [True, False, True]))
+    assert h.verdict == health.DEGRADED and h.server_quorum is None and h.writable
+
+
+def _three_hosts_and_a_spare_peer(spare_connected):
+    bricks = [gluster.Brick(x, "/b1", is_arbiter=(x == "C"), host_uuid=x) for x in "ABC"]
+    info = gluster.VolumeInfo("v", "Started", "Replicate", bricks, replica=3, arbiter=1, options=SERVER_QUORUM)
+    peers = [_peer("A", me=True), _peer("B"), _peer("C"), _peer("D", connected=spare_connected)]
+    return info, peers
+
+
+def test_a_disconnected_peer_without_bricks_still_costs_server_quorum():
+    info, peers = _three_hosts_and_a_spare_peer(spare_connected=True)
+    h = health.assess(info, peers, _bricks(info, [True] * 3))
+    assert h.verdict == health.HEALTHY and h.may_fail == 1
+    info, peers = _three_hosts_and_a_spare_peer(spare_connected=False)
+    h = health.assess(info, peers, _bricks(info, [True] * 3))
+    # 3 of 4 connected, 3 needed: one more node down and every brick stops
+    assert h.verdict == health.DEGRADED and h.may_fail == 0 and h.writable
+    assert h.reason == ("1 peer(s) disconnected (D): server quorum has 3 of 4 storage nodes, 3 needed; "
+                        "can lose no more storage node(s)")
+    assert health.nodes_may_fail(info, _bricks(info, [True] * 3)) == 1  # bricks alone overstate it
+    assert health.nodes_may_fail(info, _bricks(info, [True] * 3), peers=peers) == 0
+    # what a planned shutdown of B would leave: client quorum holds (A and C), server quorum does not
+    after = health.without_nodes(h, ["B"])
+    assert [b.online for b in after.bricks] == [True, False, True]
+    assert min(health.set_tolerance(info, g) for g in health.replica_sets(info, after.bricks)) == 0
+    assert after.verdict == health.AT_RISK and after.reason.startswith("server quorum lost: 2 of 4")
+
+
+def test_without_nodes_keeps_a_healthy_margin():
+    h = health.collect(FakeCLI(), "xosan")
+    after = health.without_nodes(h, ["10.250.78.13"])
+    assert after.verdict == health.DEGRADED and after.may_fail == 0 and after.writable
+    assert after.server_quorum == {"connected": 2, "members": 3, "needed": 2, "met": True}
+    assert [p.connected for p in after.peers] == [True, False, True]
+    assert [b.online for b in h.bricks] == [True, True, True]  # h itself is left alone
+
+
+def test_set_tolerance_is_minus_one_whenever_the_set_stops():
+    info = _info(replica=1, arbiter=0, disperse=6, redundancy=2, n=6)
+    assert health.set_tolerance(info, _bricks(info, [True] * 4 + [False] * 2)) == 0
+    assert health.set_tolerance(info, _bricks(info, [True] + [False] * 5)) == -1
+    info = _info()
+    assert health.set_tolerance(info, _bricks(info, [False] * 3)) == -1

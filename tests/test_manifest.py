@@ -1,4 +1,4 @@
-"""The deployment manifest (xosan/pool/manifest.py): YAML and flags, checks, messages."""
+"""The deployment manifest (the xosan/pool/manifest package): YAML and flags, checks, messages."""
 
 import os
 import re
@@ -631,3 +631,48 @@ def test_tls_fingerprint_errors():
     with pytest.raises(ManifestError) as err:
         manifest.loads("pool:\n  master: local\n  tls-fingerprint: %s\n%s" % ("ab" * 32, NET))
     assert err.value.line == 3 and "https" in str(err.value)
+
+
+# -- the package: its layers and its public names ------------------------------------------------------
+
+LAYERS = ["sizes", "model", "values", "wording", "yaml_reader", "fields", "rules"]
+
+
+def _package_imports(name):
+    import ast
+    path = os.path.join(ROOT, "xosan", "pool", "manifest", name + ".py")
+    with open(path) as fh:
+        tree = ast.parse(fh.read(), path)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found
+
+
+def test_each_module_imports_only_those_below_it():
+    for i, name in enumerate(LAYERS):
+        imports = _package_imports(name)
+        ours = set(m.rsplit(".", 1)[1] for m in imports if m.startswith("xosan.pool.manifest."))
+        assert ours <= set(LAYERS[:i]), (name, ours - set(LAYERS[:i]))
+        if name != "yaml_reader":
+            assert "yaml" not in imports, name  # only the reader knows YAML
+    assert not [m for m in _package_imports("model") if "rules" in m or "fields" in m]
+
+
+def test_the_package_keeps_the_public_names():
+    for name in manifest.__all__:
+        assert hasattr(manifest, name), name
+    assert manifest.LAYOUTS is facts_layouts()
+    assert manifest.ManifestError is manifest.model.ManifestError and issubclass(ManifestError, ConfigError)
+    assert (KiB, MiB, GiB, TiB) == (1024, 1024 ** 2, 1024 ** 3, 1024 ** 4) and ALL == "all"
+    for name in ("load", "loads", "from_flags", "parse_size", "format_size", "to_dict", "SCHEMA", "FLAG_KEYS",
+                 "NETWORK_MODES", "DEFAULT_VOLUME", "Manifest", "NetworkSpec"):
+        assert name in manifest.__all__
+
+
+def facts_layouts():
+    from xosan import facts
+    return facts.LAYOUTS

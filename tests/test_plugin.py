@@ -7,6 +7,7 @@ deployed simulated pool with real storage nodes."""
 
 import json
 import os
+import socket
 import subprocess
 import xmlrpc.client
 
@@ -247,12 +248,28 @@ def test_check_overall_is_the_worst():
 
 # -- probe ------------------------------------------------------------------------------------
 
-def test_probe_lists_volumes_and_checks_its_arguments(monkeypatch):
-    monkeypatch.setattr("xosan.sr.volume_sr.order_by_reachability", Reach())
+@pytest.fixture
+def glusterd_port():
+    """A port glusterd would listen on: 127.0.0.1 listens on it, 127.0.0.2 does not (refused)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    yield srv.getsockname()[1]
+    srv.close()
+
+
+def test_probe_asks_an_answering_server_first_and_checks_its_arguments(glusterd_port):
+    # the real reachability probe, on real sockets: the first server given refuses connections
     glusterd = FakeGlusterd()
-    r = plugin.probe_report({"server": "%s, %s" % (N1, N2)}, cli_factory=glusterd.factory)
-    assert r == {"servers": [N1, N2], "volumes": ["xosan"]}
-    assert glusterd.asked == [(N1, "volume list")]
+    r = plugin.probe_report({"server": "127.0.0.2, 127.0.0.1"}, cli_factory=glusterd.factory, port=glusterd_port)
+    assert r == {"servers": ["127.0.0.2", "127.0.0.1"], "volumes": ["xosan"]}
+    assert glusterd.asked == [("127.0.0.1", "volume list")]
+    # nobody answers: each is still asked in the given order, and the last error is the answer
+    glusterd = FakeGlusterd()
+    glusterd.broken.update(["127.0.0.2", "127.0.0.3"])
+    with pytest.raises(GlusterError):
+        plugin.probe_report({"server": "127.0.0.2,127.0.0.3"}, cli_factory=glusterd.factory, port=glusterd_port)
+    assert glusterd.asked == [("127.0.0.2", "volume list"), ("127.0.0.3", "volume list")]
     with pytest.raises(XosanError) as err:
         plugin.probe_report({})
     assert "server" in str(err.value) and "fn=probe" in str(err.value)

@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = ("make", "git", "tar", "rpmbuild", "rpm", "rpm2cpio", "cpio")
 
 SITELIB = "/usr/lib/python3.6/site-packages"
+UNITS = "/usr/lib/systemd/system"
 SM_DIR = "/opt/xensource/sm"
 CONF_D_FILE = "/etc/xapi.conf.d/zz-xosan-sm-plugins.conf"
 PLUGIN = "/etc/xapi.d/plugins/xosan"
@@ -105,7 +106,7 @@ def test_layout(rpm_file):
                  PLUGIN, SITELIB + "/xosan/plugin.py"):
         assert path in files
     allowed = (SM_DIR + "/XOSAN", SM_DIR + "/xosan-gc", SITELIB + "/xosan", "/usr/bin/xosan", CONF_D_FILE,
-               "/usr/share/doc/xosan", PLUGIN)
+               "/usr/share/doc/xosan", PLUGIN, UNITS + "/xosan-alerts.", UNITS + "/timers.target.wants/xosan-alerts.")
     strays = [f for f in files if not f.startswith(allowed)]
     assert strays == []
     assert not [f for f in files if f.endswith((".pyc", ".pyo")) or "__pycache__" in f]
@@ -338,6 +339,23 @@ def test_installed_tree(installed_root):
     assert os.access(installed_root + PLUGIN, os.X_OK)
     assert not os.path.exists(installed_root + SITELIB + "/xosan_lab")
     assert not os.path.exists(installed_root + CONF_D_FILE)           # ghost: made by %post
+
+
+def test_installed_alert_timer_is_enabled_and_runs_a_shipped_module(installed_root):
+    """xosan-alerts.timer is enabled by its wants link (the scriptlets never call systemctl),
+    and the service runs dom0's Python on a module the package ships."""
+    wants = installed_root + UNITS + "/timers.target.wants/xosan-alerts.timer"
+    assert os.path.islink(wants) and os.readlink(wants) == "../xosan-alerts.timer"
+    assert os.path.isfile(os.path.join(os.path.dirname(wants), os.readlink(wants)))
+    with open(installed_root + UNITS + "/xosan-alerts.service") as fh:
+        service = fh.read()
+    [exec_start] = [line.split("=", 1)[1] for line in service.splitlines() if line.startswith("ExecStart=")]
+    python, dash_m, module = exec_start.split()
+    assert (python, dash_m) == ("/usr/bin/python3", "-m")
+    assert os.path.isfile(installed_root + SITELIB + "/" + module.replace(".", "/") + ".py")
+    with open(installed_root + UNITS + "/xosan-alerts.timer") as fh:
+        timer = fh.read()
+    assert "OnUnitActiveSec=1min" in timer and "WantedBy=timers.target" in timer
 
 
 def test_installed_driver_answers_sr_get_driver_info(installed_root, packaged_dom0):

@@ -81,6 +81,17 @@ class VolumeNotFound(GlusterError):
     pass
 
 
+class LinkLost(GlusterError):
+    """The channel to a storage node (SSH) failed, so whether a command ran there is unknown.
+
+    A GlusterError because every caller that copes with glusterd failing must cope with this
+    too; a class of its own because only a read-only query may be repeated blindly after it."""
+
+
+class DeployError(XosanError):
+    """A deployment step cannot go on (the pool lacks something the manifest asks for)."""
+
+
 class MountError(XosanError):
     pass
 

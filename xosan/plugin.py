@@ -37,7 +37,7 @@ from xosan import gluster
 from xosan.errors import ConfigError, GlusterError, ServerUnreachable, VolumeNotFound, XosanError
 from xosan.gluster import health, parse_volume_status
 from xosan.sr import devconfig
-from xosan.sr.reachability import order_by_reachability
+from xosan.sr.reachability import GLUSTERD_PORT, order_by_reachability
 from xosan.sr.volume_sr import VolumeSR, merge_servers, servers_from_sm_config
 
 SR_TYPE = "xosan"
@@ -263,16 +263,17 @@ def check_report(report):
     return {"ok": not bad, "verdict": worst, "reason": reason, "srs": items}
 
 
-def probe_report(args, api=None, cli_factory=None, mount_base=None):
-    # type: (dict, object, object, str) -> dict
-    """Volumes on a server (args server=...), or the SR uuids on a volume (and volume=...)."""
+def probe_report(args, api=None, cli_factory=None, mount_base=None, port=GLUSTERD_PORT):
+    # type: (dict, object, object, str, int) -> dict
+    """Volumes on a server (args server=...), or the SR uuids on a volume (and volume=...).
+    The servers that answer on glusterd's ``port`` are asked first."""
     if not (args.get("server") or "").strip():
         raise XosanError("probe needs the argument server (a storage node address)",
                          hint="e.g. xe host-call-plugin host-uuid=... plugin=xosan fn=probe "
                               "args:server=10.0.50.11 [args:volume=xosan]")
     conf = devconfig.parse({"server": args["server"], "volume": args.get("volume") or ""}, require_volume=False)
     base = mount_base or DEFAULT_MOUNT_BASE
-    vsr = VolumeSR(conf, base, None, cli_factory=cli_factory or _remote)
+    vsr = VolumeSR(conf, base, None, cli_factory=cli_factory or _remote, port=port)
     if conf.volume is None:
         return {"servers": conf.servers, "volumes": vsr.list_volumes()}
     known = {}

@@ -9,7 +9,7 @@ import os
 import shutil
 import time
 
-from xosan.gluster import ssh
+from xosan.gluster import GlusterCLI, ssh
 from xosan.gluster.options import volume_set_commands
 from xosan.pool import planner
 from xosan_lab.host import LabHost
@@ -107,14 +107,18 @@ class Lab(object):
     def ssh_target(self, node):
         return ssh.SSHTarget(node.ip, self.ssh_key, self.known_hosts)
 
+    def node_cli(self, node):
+        """A GlusterCLI inside ``node``'s namespaces: the product's named operations, without SSH."""
+        return GlusterCLI(runner=node.run, where=node.ip, timeout=60)
+
     def probe_peers(self, timeout=30.0):
         first = self.nodes[0]
+        cli = self.node_cli(first)
         for n in self.nodes[1:]:
-            first.gluster(["peer", "probe", n.ip])
+            cli.peer_probe(n.ip)
         deadline = time.time() + timeout
         while time.time() < deadline:
-            out = first.gluster(["pool", "list", "--xml"]).stdout
-            if out.count("<connected>1</connected>") >= len(self.nodes):
+            if sum(1 for p in cli.pool_list() if p.connected) >= len(self.nodes):
                 return
             time.sleep(0.3)
         raise LabError("peers of %s did not all connect within %s s" % (first.name, timeout))
@@ -126,30 +130,27 @@ class Lab(object):
         """Create and start volume ``name``: from explicit ``layout_args`` (one brick per node, the
         tests' way) or from the planner's ``layout`` (as deploy does), with the VM-image options."""
         nodes = nodes or self.nodes
-        g = self.nodes[0].gluster
+        cli = self.node_cli(self.nodes[0])
+        force = not self.state["use_loop"]  # bricks on the root file system
         extra_options = []
         if layout_args is not None:
-            cmd = ["volume", "create", name] + list(layout_args) + [
-                "%s:%s" % (n.ip, n.brick_path(name)) for n in nodes]
-            if not self.state["use_loop"]:
-                cmd.append("force")  # bricks on the root file system
+            bricks = ["%s:%s" % (n.ip, n.brick_path(name)) for n in nodes]
         else:
             by_ip = dict((n.ip, n) for n in nodes)
             plan = planner.plan_layout([planner.NodeSpec(n.name, n.ip, n.state["brick_size"]) for n in nodes],
                                        layout)
-            cmd = plan.volume_create_args(name, lambda b: by_ip[b.node.address].brick_path(name, b.subdir))
-            if not self.state["use_loop"] and cmd[-1] != "force":
-                cmd.append("force")
+            bricks = plan.brick_args(lambda b: by_ip[b.node.address].brick_path(name, b.subdir))
+            layout_args, force = plan.create_args, force or plan.force
             extra_options = plan.volume_options
             for b in plan.bricks:
                 by_ip[b.node.address].run(["mkdir", "-p", by_ip[b.node.address].brick_path(name, b.subdir)])
-        g(cmd)
+        cli.volume_create(name, bricks, layout_args, force=force)
         if options:
-            for c in volume_set_commands(name):
-                g(c)
-            for opt, value, _ in extra_options:
-                g(["volume", "set", name, opt, value])
-        g(["volume", "start", name])
+            for _, _, target, option, value in volume_set_commands(name):
+                cli.volume_set(target, option, value)
+            for option, value, _ in extra_options:
+                cli.volume_set(name, option, value)
+        cli.volume_start(name)
         if name not in self.state["volumes"]:
             self.state["volumes"].append(name)
         self.save()

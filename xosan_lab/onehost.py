@@ -7,7 +7,7 @@ import os
 import uuid as uuidlib
 
 from xosan_lab.dom0 import Dom0
-from xosan_lab.smrunner import Driver
+from xosan_lab.smrunner import Driver, sm_record
 from xosan_lab.xapi_sim import XapiSim, XapiSimUnixServer
 
 
@@ -20,6 +20,7 @@ class OneHost(object):
                                           "enabled": True, "PBDs": [], "other_config": {}, "resident_VMs": [],
                                           "metrics": metrics})
         self.sim.add("pool", {"name_label": name, "master": self.host, "other_config": {}, "ha_enabled": False})
+        self.sim.add("SM", sm_record())  # the framework reads the driver's capabilities there
         self.session = self.sim.call("session.login_with_password", ["root", "xosan", "1.0", name])["Value"]
         os.makedirs(workdir, exist_ok=True)
         self.server = XapiSimUnixServer(self.sim, os.path.join(workdir, "xapi.sock")).start()

@@ -23,8 +23,12 @@ On top of XapiSim's object store it behaves like xapi where XOSAN depends on it:
 - PIF.reconfigure_ip on a host's storage PIF gives that host's dom0 its address
   on the lab bridge (a LabHost namespace). A host without one cannot reach the
   storage VMs: the driver is not run for it, its SR calls fail with
-  SR_BACKEND_FAILURE_47 (SRUnavailable) naming the missing address.
-VLAN tags are not simulated: every storage network is the lab bridge.
+  SR_BACKEND_FAILURE_47 (SRUnavailable) naming the missing address;
+- pool.create_VLAN_from_PIF, VLAN.create, VLAN.destroy and PIF.destroy keep xapi's VLAN
+  objects (a VLAN record per host, its tagged PIF on the new network, VLAN_master_of /
+  VLAN_slave_of) and its refusals (VLAN_TAG_INVALID, PIF_IS_VLAN, NETWORK_ALREADY_CONNECTED,
+  PIF_VLAN_EXISTS, PIF_IS_PHYSICAL). The tag itself is not simulated: every storage network,
+  tagged or not, is the lab bridge.
 """
 
 import base64
@@ -37,7 +41,7 @@ from xosan.pool.storage_vm import from_xenstore_data
 from xosan_lab.dom0 import Dom0
 from xosan_lab.host import LabHost
 from xosan_lab.node import LabNode
-from xosan_lab.smrunner import Driver, SMFault
+from xosan_lab.smrunner import Driver, SMFault, sm_record
 from xosan_lab.xapi_sim import XapiFailure, XapiSim, XapiSimUnixServer
 
 GiB = 1024 ** 3
@@ -105,7 +109,8 @@ class LabXapi(XapiSim):
                                        "management": dev == "eth0", "physical": True, "MTU": "1500",
                                        "ip_configuration_mode": "Static" if mgmt_ip else "None", "IP": mgmt_ip,
                                        "netmask": "255.255.255.0" if mgmt_ip else "", "gateway": "",
-                                       "other_config": {}, "currently_attached": True})
+                                       "other_config": {}, "currently_attached": True,
+                                       "VLAN_master_of": NULL, "VLAN_slave_of": []})
                 self.db["host"][host]["PIFs"].append(pif)
                 self.db["network"][net]["PIFs"].append(pif)
             sr = self.add("SR", {"name_label": "Local storage", "type": "lvm", "shared": False,
@@ -119,7 +124,7 @@ class LabXapi(XapiSim):
             self.db["host"][host]["PBDs"].append(pbd)
         self.pool = self.add("pool", {"name_label": "XOSAN lab pool", "master": self.hosts[0],
                                       "other_config": {}, "default_SR": "OpaqueRef:NULL", "ha_enabled": False})
-        self.add("SM", {"type": "xosan", "name_label": "XOSAN", "driver_filename": "/opt/xensource/sm/XOSANSR"})
+        self.add("SM", sm_record())  # the framework reads the driver's capabilities there
 
     # -- running the driver as a host ------------------------------------------------------------
 
@@ -551,30 +556,103 @@ class LabXapi(XapiSim):
         return ""
 
     def _pool_create_VLAN_from_PIF(self, pif, network, vlan):
+        """xapi (xapi_pool.ml): one VLAN on every host whose PIF is on the network of ``pif`` (the same
+        NIC across the pool), all of them or none; returns the new (tagged) PIFs."""
         with self.lock:
-            device = self.record("PIF", pif)["device"]
-            net = self.record("network", network)
-            made = []
-            for host in self.hosts:
-                ref = self.add("PIF", {"device": device, "host": host, "network": network, "VLAN": str(vlan),
-                                       "management": False, "physical": False, "MTU": net.get("MTU", "1500"),
-                                       "ip_configuration_mode": "None", "IP": "", "netmask": "", "gateway": "",
-                                       "other_config": {}, "currently_attached": True})
-                net["PIFs"].append(ref)
-                self.db["host"][host]["PIFs"].append(ref)
-                made.append(ref)
-            return made
+            base = self.record("PIF", pif)
+            self.record("network", network)
+            untagged = [r for r, rec in self.db["PIF"].items()
+                        if rec["network"] == base["network"] and str(rec.get("VLAN", "-1")) == "-1"]
+            self._check_vlan(pif, network, vlan, untagged)
+            return [self._make_vlan(u, network, vlan) for u in sorted(untagged, key=self._host_order)]
+
+    def _VLAN_create(self, tagged_pif, tag, network):
+        """xapi's VLAN.create: a VLAN on one host's PIF (its argument is the untagged PIF); returns the
+        VLAN object."""
+        with self.lock:
+            self._check_vlan(tagged_pif, network, tag, [tagged_pif])
+            return self.db["PIF"][self._make_vlan(tagged_pif, network, tag)]["VLAN_master_of"]
+
+    def _host_order(self, pif):
+        host = self.db["PIF"][pif]["host"]
+        return self.hosts.index(host) if host in self.hosts else len(self.hosts)
+
+    def _check_vlan(self, pif, network, vlan, untagged):
+        """xapi's refusals (xapi_vlan.ml, xapi_pool.ml), before anything is made."""
+        try:
+            tag = int(vlan)
+        except (TypeError, ValueError):
+            raise XapiFailure("VLAN_TAG_INVALID", str(vlan))
+        if not 0 <= tag <= 4094:
+            raise XapiFailure("VLAN_TAG_INVALID", str(vlan))
+        if str(self.db["PIF"][pif].get("VLAN", "-1")) != "-1":
+            raise XapiFailure("PIF_IS_VLAN", pif)
+        net = self.db["network"][network]
+        if net.get("PIFs"):
+            raise XapiFailure("NETWORK_ALREADY_CONNECTED", network, net["PIFs"][0])
+        for u in untagged:
+            for v in self.db["PIF"][u].get("VLAN_slave_of", []):
+                if str(self.db["VLAN"][v]["tag"]) == str(tag):
+                    raise XapiFailure("PIF_VLAN_EXISTS", u)
+
+    def _make_vlan(self, untagged, network, vlan):
+        base = self.db["PIF"][untagged]
+        net = self.db["network"][network]
+        host = base["host"]
+        ref = self.add("PIF", {"device": base["device"], "host": host, "network": network, "VLAN": str(int(vlan)),
+                               "management": False, "physical": False, "MTU": net.get("MTU", "1500"),
+                               "ip_configuration_mode": "None", "IP": "", "netmask": "", "gateway": "",
+                               "other_config": {}, "currently_attached": True, "VLAN_master_of": NULL,
+                               "VLAN_slave_of": []})
+        obj = self.add("VLAN", {"tagged_PIF": ref, "untagged_PIF": untagged, "tag": str(int(vlan)),
+                                "other_config": {}})
+        self.db["PIF"][ref]["VLAN_master_of"] = obj
+        base.setdefault("VLAN_slave_of", []).append(obj)
+        net.setdefault("PIFs", []).append(ref)
+        self.db["host"][host]["PIFs"].append(ref)
+        return ref
+
+    def _VLAN_destroy(self, vlan):
+        """xapi's VLAN.destroy: the VLAN and its tagged PIF (unplugged first)."""
+        with self.lock:
+            rec = self.record("VLAN", vlan)
+            pif = rec["tagged_PIF"]
+            prec = self.db["PIF"].get(pif)
+            if prec is not None and prec.get("management"):
+                raise XapiFailure("PIF_IS_MANAGEMENT_INTERFACE", pif)
+            base = self.db["PIF"].get(rec["untagged_PIF"])
+            if base is not None and vlan in base.get("VLAN_slave_of", []):
+                base["VLAN_slave_of"].remove(vlan)
+            del self.db["VLAN"][vlan]
+            if prec is None:
+                return ""
+            self.db["network"][prec["network"]]["PIFs"].remove(pif)
+            self.db["host"][prec["host"]]["PIFs"].remove(pif)
+            del self.db["PIF"][pif]
+        self._forget_dom0_address(prec)
+        return ""
 
     def _PIF_destroy(self, pif):
+        """Deprecated in xapi for VLAN.destroy, which it calls: only a VLAN's PIF can go."""
         with self.lock:
             rec = self.record("PIF", pif)
             if rec.get("physical"):
                 raise XapiFailure("PIF_IS_PHYSICAL", pif)
+            vlan = rec.get("VLAN_master_of", NULL)
+            if vlan in self.db["VLAN"]:
+                return self._VLAN_destroy(vlan)
             self.db["network"][rec["network"]]["PIFs"].remove(pif)
             self.db["host"][rec["host"]]["PIFs"].remove(pif)
             del self.db["PIF"][pif]
-        self._set_dom0_address(rec["host"], None, None)
+        self._forget_dom0_address(rec)
         return ""
+
+    def _forget_dom0_address(self, rec):
+        """A PIF that carried its host's storage address took the address with it."""
+        current = self.lab_host(rec["host"])
+        if rec.get("ip_configuration_mode") == "Static" and not rec.get("management") and current is not None \
+                and current.ip == rec.get("IP"):
+            self._set_dom0_address(rec["host"], None, None)
 
     def _PIF_reconfigure_ip(self, pif, mode, ip, netmask, gateway, dns):
         rec = self.record("PIF", pif)

@@ -7,6 +7,7 @@ response or fault from stdout. This does the same inside a lab dom0
 framework and xapi is the simulator on dom0's unix socket.
 """
 
+import ast
 import os
 import subprocess
 import xmlrpc.client
@@ -71,3 +72,21 @@ def unwrap(response_xml):
     """The value of an XML-RPC response (e.g. what a generated config printed when run)."""
     values, _ = xmlrpc.client.loads(response_xml)
     return values[0]
+
+
+def driver_capabilities(path=DRIVER):
+    """The driver's CAPABILITIES, read from its source (what sr_get_driver_info answers; the
+    driver tests check both agree), for the SM record xapi keeps: the framework asks it
+    (util.sr_get_capability) whether the SR does CBT, e.g. in every vdi_delete."""
+    with open(path) as fh:
+        tree = ast.parse(fh.read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["CAPABILITIES"]:
+            return ast.literal_eval(node.value)
+    raise ValueError("no CAPABILITIES list in %s" % path)
+
+
+def sm_record(path=DRIVER):
+    """The SM record xapi makes for the xosan driver at start (from sr_get_driver_info)."""
+    return {"type": "xosan", "name_label": "XOSAN", "driver_filename": DOM0_DRIVER,
+            "capabilities": driver_capabilities(path), "features": {}, "configuration": {}}

@@ -25,8 +25,8 @@ from socketserver import ThreadingMixIn, UnixStreamServer
 from urllib.parse import parse_qs, urlsplit
 from xmlrpc.server import SimpleXMLRPCDispatcher, SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
-CLASSES = ("session", "pool", "host", "host_metrics", "network", "PIF", "VIF", "VM", "VBD", "VDI", "SR", "PBD",
-           "SM", "task", "message")
+CLASSES = ("session", "pool", "host", "host_metrics", "network", "PIF", "VLAN", "VIF", "VM", "VBD", "VDI", "SR",
+           "PBD", "SM", "task", "message")
 
 VDI_INTRODUCE_FIELDS = ("uuid", "name_label", "name_description", "SR", "type", "sharable", "read_only",
                         "other_config", "location", "xenstore_data", "sm_config", "managed",
@@ -123,6 +123,9 @@ class XapiSim(object):
         self.calls = []  # (method, args) for tests that check what was asked
         self.store_dir = store_dir  # made on the first upload when None
         self.content = {}  # VDI uuid -> file holding what was uploaded into it
+        # Set to an address: this xapi is a pool member, not the master. As xapi there, every
+        # login_with_password fails with HOST_IS_SLAVE and the master's address.
+        self.master_address = None
 
     # -- records ---------------------------------------------------------------------------
 
@@ -165,6 +168,8 @@ class XapiSim(object):
     def _call(self, method, params, local=False):
         if method.startswith("Async."):
             return self._async(method[len("Async."):], params)
+        if method == "session.login_with_password" and self.master_address:
+            raise XapiFailure("HOST_IS_SLAVE", self.master_address)
         if method == "session.login_with_password" and local and params and params[0] == "root":
             return self._new_session("root")  # xapi trusts root on its unix socket, password or not
         if method == "session.login_with_password":
@@ -352,7 +357,27 @@ class XapiSim(object):
         return self.add("message", {"name": name, "priority": str(priority), "cls": cls, "obj_uuid": obj_uuid,
                                     "body": body, "timestamp": time.strftime("%Y%m%dT%H:%M:%SZ", time.gmtime())})
 
+    def _message_destroy(self, ref):
+        with self.lock:
+            self.record("message", ref)
+            del self.db["message"][ref]
+        return ""
+
     def _session_logout(self):
+        return ""
+
+    def _VM_start_on(self, vm, host, start_paused=False, force=False):
+        """As xapi: only a halted VM that is not a template starts (a VM with nothing behind
+        it here: it just goes Running; the lab's pools start a storage node, pool_sim.py)."""
+        with self.lock:
+            rec = self.record("VM", vm)
+            self.record("host", host)
+            if rec.get("is_a_template"):
+                raise XapiFailure("VM_IS_TEMPLATE", vm)
+            if rec.get("power_state") != "Halted":
+                raise XapiFailure("VM_BAD_POWER_STATE", vm, "halted", str(rec.get("power_state")).lower())
+            rec["power_state"] = "Paused" if start_paused else "Running"
+            rec["resident_on"] = host
         return ""
 
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from xosan.cli.deploy import _confirm, _manifest_args, connect, load_manifest
+from xosan.cli import common
 from xosan.pool.deploy import Deployment
 from xosan.pool.operate import Operations
 
@@ -15,7 +15,7 @@ def register(sub):
     m.add_argument("host")
     m.add_argument("--force", action="store_true")
     m.add_argument("--dry-run", action="store_true", help="print the plan and stop")
-    _manifest_args(m)
+    common.manifest_args(m)
     m.set_defaults(func=cmd_maintenance)
 
     r = sub.add_parser("replace-host", help="replace a dead host's storage VM (new host, or the same reinstalled)")
@@ -23,13 +23,13 @@ def register(sub):
     r.add_argument("new", nargs="?", help="host for the new storage VM (default: the same host)")
     r.add_argument("--force", action="store_true", help="replace even a healthy storage VM")
     r.add_argument("--dry-run", action="store_true")
-    _manifest_args(r)
+    common.manifest_args(r)
     r.set_defaults(func=cmd_replace)
 
     a = sub.add_parser("add-host", help="add hosts' storage to the volume (a whole replica set, or 2 -> 3 hosts)")
     a.add_argument("hosts", nargs="+")
     a.add_argument("--dry-run", action="store_true")
-    _manifest_args(a)
+    common.manifest_args(a)
     a.set_defaults(func=cmd_add)
 
     d = sub.add_parser("destroy", help="remove the SR, storage VMs, their disks and the network XOSAN made",
@@ -37,7 +37,7 @@ def register(sub):
     d.add_argument("--yes", action="store_true")
     d.add_argument("--force", action="store_true")
     d.add_argument("--dry-run", action="store_true")
-    _manifest_args(d)
+    common.manifest_args(d)
     d.set_defaults(func=cmd_destroy)
 
 
@@ -45,8 +45,8 @@ class _Session(object):
     """``with _Session(args) as ops:`` logs in to XAPI and always logs out."""
 
     def __init__(self, args):
-        m = load_manifest(args)
-        self.x = connect(m)
+        m = common.load_manifest(args)
+        self.x = common.connect(m)
         self.ops = Operations(Deployment(self.x, m, state_dir=args.state_dir))
 
     def __enter__(self):
@@ -105,10 +105,10 @@ def cmd_add(args):
 def cmd_destroy(args):
     with _Session(args) as ops:
         steps = ops.plan_destroy(force=args.force)
-        _print_plan("Destroying XOSAN deployment %r would:" % ops.d.id, steps)
+        _print_plan("Destroying XOSAN deployment %r would:" % ops.id, steps)
         if args.dry_run:
             return 0
-        _confirm(args, "This destroys XOSAN deployment %r and everything on its SR" % ops.d.id)
+        common.confirm(args, "This destroys XOSAN deployment %r and everything on its SR" % ops.id)
         ops.destroy(force=args.force)
         print("destroyed")
         return 0

@@ -1,12 +1,13 @@
 """The GlusterFS adapter: the only part of XOSAN that speaks glusterd's language.
 
+``quorum`` is the one model of client and server quorum (planner and health use it);
 ``cli`` runs the gluster CLI (here, with ``--remote-host``, or in a storage VM over
 ``ssh``) and waits for cluster states; ``parse`` reads its ``--xml`` answers;
 ``health`` turns them into verdicts; ``options`` is the option set of a VM-image
 volume. Callers import the names below, not the modules' insides.
 """
 
-from xosan.errors import ClusterWaitTimeout  # noqa: F401,E402  (raised by the waits above)
+from xosan.errors import ClusterWaitTimeout, LinkLost  # noqa: F401,E402  (raised by the CLI and its waits)
 from xosan.gluster.cli import (  # noqa: F401
                                BRICKS_TIMEOUT,
                                GLUSTERD_TIMEOUT,
@@ -29,11 +30,14 @@ from xosan.gluster.parse import (  # noqa: F401
                                BrickStatus,
                                HealEntry,
                                Peer,
+                               RebalanceNode,
+                               RebalanceStatus,
                                VolumeInfo,
                                parse_cli_output,
                                parse_heal_info,
                                parse_peer_status,
                                parse_pool_list,
+                               parse_rebalance_status,
                                parse_volume_info,
                                parse_volume_list,
                                parse_volume_status,

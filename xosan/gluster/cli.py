@@ -13,16 +13,19 @@ from xosan.errors import (
     CommandFailed,
     CommandTimeout,
     GlusterError,
+    LinkLost,
     ServerUnreachable,
     VolumeNotFound,
     XosanError,
 )
 from xosan.gluster.parse import (
     PEER_IN_CLUSTER,
+    RebalanceStatus,  # noqa: F401  (the type of rebalance_status's answer)
     parse_cli_output,
     parse_heal_info,
     parse_peer_status,
     parse_pool_list,
+    parse_rebalance_status,
     parse_volume_info,
     parse_volume_list,
     parse_volume_status,
@@ -31,9 +34,11 @@ from xosan.gluster.parse import (
 GLUSTER = "gluster"
 
 # glusterd refuses while a cluster-wide transaction holds its lock (e.g. one that waits for a
-# peer that just vanished): worth retrying for a while, unlike a real error.
+# peer that just vanished): worth retrying for a while, unlike a real error. The refusal comes
+# before the command did anything, so even a state-changing command may be sent again.
 TRANSIENT = ("Another transaction is in progress", "Locking failed", "is busy")
 RETRY_FOR = 90.0
+RETRY_EVERY = 2.0
 
 # Bounded waits for cluster state (seconds): how long, and how often to ask.
 PEER_TIMEOUT = 60.0
@@ -44,30 +49,50 @@ POLL = 0.5
 MIN_ASK = 5.0
 
 
+def lock_held(exc):
+    # type: (GlusterError) -> bool
+    """glusterd refused for its lock: nothing ran, so asking again is safe for any command."""
+    return not isinstance(exc, LinkLost) and any(t in exc.message for t in TRANSIENT)
+
+
+def worth_asking_again(exc):
+    # type: (GlusterError) -> bool
+    """For a read-only query, a lost link is as harmless to repeat as a held lock."""
+    return isinstance(exc, LinkLost) or lock_held(exc)
+
+
 class GlusterCLI(object):
     """Runs ``gluster --mode=script ... --xml`` somewhere and parses the answer.
 
     ``runner(argv, timeout=, check=)`` puts the command on a storage node (an
     SSHTarget's ``run``); without one it runs here. ``remote_host`` asks a
     glusterd over the network from here, which glusterd allows for queries only.
+
+    The error contract: glusterd's refusals, a glusterd that does not answer and a lost link
+    to its node (LinkLost) are all GlusterErrors. Queries (read-only) are
+    retried for RETRY_FOR seconds while glusterd's lock is held or the link to the
+    node is lost (LinkLost); commands that change state are retried only while the
+    lock is held, because after a lost link nobody knows whether they ran.
+    ``clock``/``sleep`` are the retry's (monotonic) time, for tests.
     """
 
-    def __init__(self, runner=None, remote_host=None, timeout=30, where=None):
+    def __init__(self, runner=None, remote_host=None, timeout=30, where=None, clock=None, sleep=None):
         self.runner = runner or proc.run
         self.remote_host = remote_host
         self.timeout = timeout
         self._where = where
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or time.sleep
 
     def where(self):
         return self._where or self.remote_host or "the local glusterd"
 
-    def run_xml(self, args, what=None, timeout=None):
+    def _run(self, args, what, timeout, xml=True):
         timeout = self.timeout if timeout is None else timeout
         cmd = [GLUSTER, "--mode=script"]
         if self.remote_host:
             cmd.append("--remote-host=%s" % self.remote_host)
-        cmd += list(args) + ["--xml"]
-        what = what or " ".join(args[:2])
+        cmd += list(args) + (["--xml"] if xml else [])
         try:
             res = self.runner(cmd, timeout=timeout, check=False)
         except CommandTimeout:
@@ -75,35 +100,60 @@ class GlusterCLI(object):
                                     % (self.where(), what, _secs(timeout)))
         except CommandFailed as exc:
             raise GlusterError("cannot run the gluster command on %s: %s" % (self.where(), exc.message))
+        return res
+
+    def _unreachable(self, res, text):
+        if "Connection failed" in text or "not connected" in text or (res.returncode != 0 and not text):
+            raise ServerUnreachable("glusterd on %s cannot be reached (%s)" % (
+                self.where(), text.splitlines()[-1] if text else "no answer"),
+                hint="Check that the storage node is running and reachable on TCP port 24007")
+
+    def run_xml(self, args, what=None, timeout=None):
+        what = what or " ".join(args[:2])
+        res = self._run(args, what, timeout)
         out = res.stdout or ""
         if "<cliOutput" not in out:
             text = (res.stderr + out).strip()
-            if "Connection failed" in text or "not connected" in text or (res.returncode != 0 and not text):
-                raise ServerUnreachable("glusterd on %s cannot be reached (%s)" % (
-                    self.where(), text.splitlines()[-1] if text else "no answer"),
-                    hint="Check that the storage node is running and reachable on TCP port 24007")
+            self._unreachable(res, text)
             raise GlusterError("gluster %s on %s failed: %s" % (what, self.where(), text or "no output"))
         return out
 
-    def query(self, args, parse, what=None):
-        """run_xml + parse, retrying while glusterd says another transaction holds its lock."""
-        deadline = time.time() + RETRY_FOR
+    def run_text(self, args, what=None, timeout=None):
+        """For the few commands that answer in prose even when asked for XML (``volume heal``):
+        the exit status says whether glusterd did it; the text is the reason when it did not."""
+        what = what or " ".join(args[:2])
+        res = self._run(args, what, timeout, xml=False)
+        text = ((res.stdout or "") + (res.stderr or "")).strip()
+        if res.returncode != 0 or "unsuccessful" in text:
+            self._unreachable(res, text)
+            raise GlusterError("gluster %s on %s failed: %s" % (
+                what, self.where(), " ".join(text.split()) or "no output"))
+        return text
+
+    def _retrying(self, attempt, again):
+        deadline = self._clock() + RETRY_FOR
         while True:
             try:
-                return parse(self.run_xml(list(args), what))
+                return attempt()
             except GlusterError as exc:
-                if not any(t in exc.message for t in TRANSIENT) or time.time() > deadline:
+                if not again(exc) or self._clock() > deadline:
                     raise
-            time.sleep(2)
+            self._sleep(RETRY_EVERY)
+
+    def query(self, args, parse, what=None):
+        """run_xml + parse of a read-only question, retried while the lock is held or the link is lost."""
+        return self._retrying(lambda: parse(self.run_xml(list(args), what)), worth_asking_again)
 
     def ask(self, args, parse, what=None, timeout=None):
         """run_xml + parse once, no retry: for the waits below, which poll on their own clock."""
         return parse(self.run_xml(list(args), what, timeout))
 
     def command(self, args, what=None):
-        """A command that changes something (peer probe, volume create/set/start); raises on failure."""
+        """A command that changes something; raises on failure, retried only while the lock is held."""
         what = what or " ".join(args[:2])
-        return self.query(args, lambda out: parse_cli_output(out, what), what)
+        self._retrying(lambda: parse_cli_output(self.run_xml(list(args), what), what), lock_held)
+
+    # -- queries ---------------------------------------------------------------------------------
 
     def volume_info(self, volume=None):
         args = ["volume", "info"] + ([volume] if volume else [])
@@ -132,6 +182,63 @@ class GlusterCLI(object):
     def heal_info(self, volume, split_brain=False):
         args = ["volume", "heal", volume, "info"] + (["split-brain"] if split_brain else [])
         return self.query(args, parse_heal_info, "heal info")
+
+    def rebalance_status(self, volume):
+        # type: (str) -> RebalanceStatus
+        return self.query(["volume", "rebalance", volume, "status"], parse_rebalance_status, "rebalance status")
+
+    # -- the trusted pool ------------------------------------------------------------------------
+
+    def peer_probe(self, address):
+        """Start ``address`` joining this node's pool; it is a member only later (see wait_for_peers)."""
+        self.command(["peer", "probe", address], "peer probe")
+
+    def peer_detach(self, address, force=False):
+        """``force``: detach a peer that is gone, whose bricks were already moved elsewhere."""
+        self.command(["peer", "detach", address] + (["force"] if force else []), "peer detach")
+
+    # -- volumes ---------------------------------------------------------------------------------
+
+    def volume_create(self, volume, bricks, layout_args=(), force=False):
+        """``layout_args``: the words before the bricks ("replica 3 arbiter 1", "disperse 3 redundancy 1");
+        ``force`` lets a set repeat a node (the 2-host layout) or bricks sit on a root file system."""
+        self.command(["volume", "create", volume] + list(layout_args) + list(bricks)
+                     + (["force"] if force else []), "volume create")
+
+    def volume_set(self, volume, option, value):
+        """One option; ``volume`` "all" for cluster-wide ones, ``option`` "group" for a group file."""
+        self.command(["volume", "set", volume, option, value], "volume set")
+
+    def volume_start(self, volume, force=False):
+        """``force`` also restarts bricks of a started volume that are down."""
+        self.command(["volume", "start", volume] + (["force"] if force else []), "volume start")
+
+    def add_brick(self, volume, bricks, replica=None, arbiter=0):
+        """Add whole sets; ``replica``/``arbiter`` restate the set shape, or change it (replica 2 -> 3)."""
+        args = ["volume", "add-brick", volume]
+        if replica:
+            args += ["replica", str(replica)] + (["arbiter", str(arbiter)] if arbiter else [])
+        self.command(args + list(bricks), "add-brick")
+
+    def remove_brick_force(self, volume, bricks, replica=None):
+        """Drop bricks without migrating their data: only for copies other bricks also hold (an
+        arbiter, a replica); ``replica`` is the set size after the removal."""
+        args = ["volume", "remove-brick", volume] + (["replica", str(replica)] if replica else [])
+        self.command(args + list(bricks) + ["force"], "remove-brick")
+
+    def replace_brick(self, volume, old, new):
+        """Put ``new`` in the place of ``old`` at once ("commit force", the only form glusterd still
+        has): the data reaches it by self-heal, from the other bricks of its set."""
+        self.command(["volume", "replace-brick", volume, old, new, "commit", "force"], "replace-brick")
+
+    def rebalance_start(self, volume):
+        self.command(["volume", "rebalance", volume, "start"], "rebalance start")
+
+    def heal(self, volume, full=False):
+        """Ask the self-heal daemons to heal now: the pending entries (index), or ``full``: every file.
+        Answers in prose, so it is not a ``command``; retried only while the lock is held."""
+        args = ["volume", "heal", volume] + (["full"] if full else [])
+        self._retrying(lambda: self.run_text(args, "volume heal"), lock_held)
 
 
 # -- bounded waits for cluster state -------------------------------------------------------------

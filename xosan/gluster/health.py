@@ -2,10 +2,15 @@
 
 The verdict is what an admin (or a monitoring script through the exit code)
 needs first: is the SR safe, how many more storage nodes may fail, and if
-not healthy, the one-line reason.
+not healthy, the one-line reason. What "safe" means is GlusterFS's quorum rules
+(xosan/gluster/quorum.py, shared with the planner): client quorum per replica or
+disperse set and, when the volume enforces it, server quorum over the trusted pool
+as the glusterd that answered sees it.
 """
 
 from xosan.errors import GlusterError
+from xosan.gluster import quorum
+from xosan.gluster.parse import PEER_IN_CLUSTER, Peer
 
 HEALTHY, DEGRADED, AT_RISK = "healthy", "degraded", "at-risk"
 EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, AT_RISK: 2}
@@ -31,7 +36,8 @@ class BrickHealth(object):
 
 
 class VolumeHealth(object):
-    def __init__(self, info, peers, bricks, verdict, reason, may_fail, usable_total, usable_free):
+    def __init__(self, info, peers, bricks, verdict, reason, may_fail, usable_total, usable_free,
+                 server_quorum=None, writable=None):
         self.info = info
         self.peers = peers
         self.bricks = bricks
@@ -40,6 +46,11 @@ class VolumeHealth(object):
         self.may_fail = may_fail  # storage nodes that may still fail with I/O going on
         self.usable_total = usable_total
         self.usable_free = usable_free
+        # None when the volume does not enforce server quorum (or no peers are known), else
+        # {"connected", "members", "needed", "met"} as the glusterd that answered counts them.
+        self.server_quorum = server_quorum
+        # Every set takes writes: server quorum kept (when enforced) and client quorum everywhere.
+        self.writable = writable
 
     @property
     def exit_code(self):
@@ -59,7 +70,8 @@ class VolumeHealth(object):
                 "peers": [{"host": p.hostname, "connected": p.connected} for p in self.peers],
                 "bricks": [b.as_dict() for b in self.bricks],
                 "heal_pending": self.heal_pending, "split_brain": self.split_brain,
-                "capacity": {"total": self.usable_total, "free": self.usable_free}}
+                "capacity": {"total": self.usable_total, "free": self.usable_free},
+                "server_quorum": dict(self.server_quorum) if self.server_quorum else None}
 
 
 def replica_sets(info, bricks):
@@ -68,39 +80,83 @@ def replica_sets(info, bricks):
     return [bricks[i:i + size] for i in range(0, len(bricks), size)]
 
 
+def _disperse_data(info):
+    return (info.disperse - info.redundancy) if info.disperse else 0
+
+
 def set_tolerance(info, group):
     """How many more bricks of ``group`` may fail, whichever they are, with the set still
-    writable; -1 when it is not writable now."""
-    n = len(group)
-    up = sum(1 for b in group if b.online)
-    if info.disperse:
-        return up - (info.disperse - info.redundancy)
-    if n == 1:
-        return up - 1
-    if n % 2:
-        return up - (n // 2 + 1)
-    # client quorum "auto" with an even count: more than half, or exactly half including the first brick.
-    writable = up > n // 2 or (up == n // 2 and group[0].online)
-    return max(0, up - n // 2 - 1) if writable else -1
+    writable; -1 when it is not writable now (client quorum; xosan/gluster/quorum.py)."""
+    return quorum.set_margin([b.online for b in group], _disperse_data(info))
 
 
-def nodes_may_fail(info, bricks, limit=3):
+def server_quorum_enforced(info):
+    """The volume has cluster.server-quorum-type server (the virt group sets it)."""
+    return (info.options or {}).get(quorum.SERVER_QUORUM_TYPE) == "server"
+
+
+def _is_member(peer):
+    """Counts for server quorum: the answering glusterd itself ("localhost" in pool list) and every
+    peer that has joined (connected or not); peers still being probed do not."""
+    return peer.hostname == "localhost" or peer.state == PEER_IN_CLUSTER
+
+
+def _peer_of(brick, peers):
+    for p in peers:
+        if brick.host_uuid and p.uuid == brick.host_uuid:
+            return p
+    for p in peers:
+        if p.hostname != "localhost" and p.known_as(brick.host):
+            return p
+    return None
+
+
+class _LiveQuorum(object):
+    """A live volume as quorum.VolumeQuorum sees it: nodes are peer uuids where the answering
+    glusterd knows the brick's node, else brick host names. ``down``: member nodes it sees
+    disconnected; ``bricks_down``: other offline bricks (by index)."""
+
+    def __init__(self, info, bricks, peers):
+        peers = list(peers or [])
+        members = [p for p in peers if _is_member(p)]
+        keys = []
+        for b in bricks:
+            peer = _peer_of(b.brick, peers)
+            keys.append(peer.uuid if peer is not None and peer.uuid else b.host)
+        self.names = dict((k, b.host) for k, b in zip(keys, bricks))
+        for p in members:
+            self.names.setdefault(p.uuid, p.hostname)
+        self.model = quorum.VolumeQuorum(
+            keys, info.disperse or info.replica or 1, disperse_data=_disperse_data(info),
+            server_quorum=server_quorum_enforced(info) and bool(members),
+            members=[p.uuid for p in members] if members else None,
+            ratio=quorum.parse_ratio((info.options or {}).get(quorum.SERVER_QUORUM_RATIO)))
+        self.down = set(p.uuid for p in members if not p.connected)
+        self.bricks_down = set(i for i, (k, b) in enumerate(zip(keys, bricks))
+                               if not b.online and k not in self.down)
+        self.keys = keys
+
+    def may_fail(self, limit=3):
+        return self.model.may_fail(self.down, self.bricks_down, limit=limit)
+
+    @property
+    def server_quorum(self):
+        if not self.model.server_quorum:
+            return None
+        return {"connected": self.model.connected(self.down), "members": len(self.model.members),
+                "needed": self.model.need, "met": self.model.server_quorum_met(self.down)}
+
+    def down_names(self):
+        return sorted(self.names.get(k, str(k)) for k in self.down)
+
+
+def nodes_may_fail(info, bricks, limit=3, peers=None):
     """How many more storage nodes may fail, whichever they are, with every set still writable.
     A node takes all its bricks down at once: on a 2-host pool the arbiter shares a host with a
-    data brick, so counting bricks alone would overstate it."""
-    import itertools
-    online_hosts = sorted(set(b.host for b in bricks if b.online))
-    sets = replica_sets(info, bricks)
-    if any(set_tolerance(info, g) < 0 for g in sets):
-        return 0
-    k = 0
-    while k < min(limit, len(online_hosts)):
-        for failed in itertools.combinations(online_hosts, k + 1):
-            trial = [BrickHealth(b.brick, b.online and b.host not in failed) for b in bricks]
-            if any(set_tolerance(info, g) < 0 for g in replica_sets(info, trial)):
-                return k
-        k += 1
-    return k
+    data brick, so counting bricks alone would overstate it. With ``peers`` (pool list of the
+    glusterd that answered) and server quorum on the volume, a node failure also counts against
+    server quorum: disconnected peers, with bricks or not, leave less margin."""
+    return _LiveQuorum(info, bricks, peers).may_fail(limit)
 
 
 def _capacity(info, sets):
@@ -117,18 +173,33 @@ def _capacity(info, sets):
 
 def assess(info, peers, bricks):
     # type: (object, list, list) -> VolumeHealth
-    """Verdict from facts already gathered (kept apart from I/O so it is easy to test)."""
+    """Verdict from facts already gathered (kept apart from I/O so it is easy to test).
+
+    ``peers`` is the pool list of the glusterd that answered: with server quorum on the volume
+    (cluster.server-quorum-type server), a node that sees too few peers stops its bricks, so
+    the verdict counts them (the bricks may still be listed online for a moment)."""
+    peers = list(peers or [])
     sets = replica_sets(info, bricks)
     tolerances = [set_tolerance(info, g) for g in sets] or [0]
-    may_fail = nodes_may_fail(info, bricks)
+    live = _LiveQuorum(info, bricks, peers)
+    sq = live.server_quorum
+    may_fail = live.may_fail()
     down = [b for b in bricks if not b.online]
     heal = sum(b.heal_pending or 0 for b in bricks)
     split = sum(b.split_brain or 0 for b in bricks)
     total, free = _capacity(info, sets)
+    writable = bool(info.started) and (sq is None or sq["met"]) and min(tolerances) >= 0
     if not info.started:
         verdict, reason = AT_RISK, "volume %s is %s: the SR cannot be used" % (info.name, info.status.lower())
     elif split:
         verdict, reason = AT_RISK, "%d file(s) in split-brain: resolve them before anything else" % split
+    elif sq is not None and not sq["met"]:
+        side = sorted(set(b.host for b, k in zip(bricks, live.keys) if k not in live.down))
+        verdict = AT_RISK
+        reason = ("server quorum lost: %d of %d storage nodes connected (%s down), %d needed; glusterd stops "
+                  "the bricks %s: I/O stops" % (
+                      sq["connected"], sq["members"], ", ".join(live.down_names()), sq["needed"],
+                      "on %s" % ", ".join(side) if side else "of the nodes left"))
     elif min(tolerances) < 0:
         lost = [g for g, t in zip(sets, tolerances) if t < 0]
         verdict, reason = AT_RISK, "quorum lost in %d replica set(s) (%s down): I/O to part of the volume stops" % (
@@ -137,13 +208,33 @@ def assess(info, peers, bricks):
         verdict = DEGRADED
         reason = "%d brick(s) down (%s); can lose %s more storage node(s)" % (
             len(down), ", ".join(b.host for b in down), "no" if may_fail == 0 else may_fail)
+    elif sq is not None and live.down:
+        verdict = DEGRADED
+        reason = "%d peer(s) disconnected (%s): server quorum has %d of %d storage nodes, %d needed; can lose %s " \
+                 "more storage node(s)" % (len(live.down), ", ".join(live.down_names()), sq["connected"],
+                                           sq["members"], sq["needed"], "no" if may_fail == 0 else may_fail)
     elif heal:
         verdict = DEGRADED
         reason = "%d entries waiting for self-heal; until then a node failure may stop I/O" % heal
     else:
         verdict, reason = HEALTHY, "all %d bricks online, nothing to heal; can lose %d storage node(s)" % (
             len(bricks), may_fail)
-    return VolumeHealth(info, peers, bricks, verdict, reason, may_fail, total, free)
+    return VolumeHealth(info, peers, bricks, verdict, reason, may_fail, total, free, sq, writable)
+
+
+def without_nodes(h, hosts):
+    # type: (VolumeHealth, list) -> VolumeHealth
+    """The verdict ``h`` would become with the storage nodes ``hosts`` (brick host names) gone:
+    their bricks offline and their peers disconnected, so server quorum counts them too (what
+    a planned shutdown of those nodes leaves)."""
+    hosts = set(hosts)
+    uuids = set(b.brick.host_uuid for b in h.bricks if b.host in hosts and b.brick.host_uuid)
+    peers = [Peer(p.uuid, p.hostname, False, p.state, p.hostnames)
+             if p.uuid in uuids or any(p.known_as(x) for x in hosts) else p
+             for p in h.peers]
+    bricks = [BrickHealth(b.brick, b.online and b.host not in hosts, b.size_total, b.size_free,
+                          b.heal_pending, b.split_brain) for b in h.bricks]
+    return assess(h.info, peers, bricks)
 
 
 def collect(cli, volume, with_heal=True):
@@ -185,8 +276,11 @@ def render(h):
     """One screen: verdict first, then peers, bricks and capacity."""
     lines = ["Volume %s (%s, %s): %s" % (h.info.name, h.info.type, h.info.status, h.verdict.upper()),
              "  %s" % h.reason,
-             "Peers: %s" % ", ".join("%s%s" % (p.hostname, "" if p.connected else " (disconnected)")
-                                     for p in h.peers),
+             "Peers: %s%s" % (", ".join("%s%s" % (p.hostname, "" if p.connected else " (disconnected)")
+                                        for p in h.peers),
+                              "" if not h.server_quorum else "; server quorum %s: %d of %d connected, %d needed" % (
+                                  "kept" if h.server_quorum["met"] else "LOST", h.server_quorum["connected"],
+                                  h.server_quorum["members"], h.server_quorum["needed"])),
              "Bricks:",
              "  %-44s %-7s %-7s %10s %10s %5s %5s" % ("brick", "role", "state", "size", "free", "heal", "split")]
     for b in h.bricks:

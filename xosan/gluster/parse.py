@@ -213,6 +213,62 @@ def parse_heal_info(text):
     return result
 
 
+class RebalanceNode(object):
+    """One node's rebalance daemon as ``rebalance status`` reports it (``files``: moved so far)."""
+
+    def __init__(self, name, state, files=0, size=0, failures=0, skipped=0, node_id=None):
+        self.name = name
+        self.state = state  # statusStr: "not started", "in progress", "completed", "failed", ...
+        self.files = files
+        self.size = size
+        self.failures = failures
+        self.skipped = skipped
+        self.id = node_id
+
+    def __repr__(self):
+        return "RebalanceNode(%r, %r, %d files)" % (self.name, self.state, self.files)
+
+
+# States of a node's rebalance daemon after which it does nothing more.
+REBALANCE_AT_REST = ("completed", "not started")
+
+
+class RebalanceStatus(object):
+    """A rebalance is over when every node's daemon is at rest; one failed node fails it."""
+
+    def __init__(self, nodes, task_id=None):
+        self.nodes = list(nodes)
+        self.task_id = task_id
+
+    @property
+    def states(self):
+        return sorted(set(n.state for n in self.nodes if n.state))
+
+    @property
+    def files(self):
+        return sum(n.files for n in self.nodes)
+
+    @property
+    def finished(self):
+        return bool(self.nodes) and all(n.state in REBALANCE_AT_REST for n in self.nodes)
+
+    @property
+    def failed(self):
+        return any(n.state == "failed" for n in self.nodes)
+
+
+def parse_rebalance_status(text):
+    # type: (str) -> RebalanceStatus
+    """``volume rebalance VOL status --xml``: the per-node lines (not glusterd's aggregate line,
+    whose state hides which node is still busy or failed)."""
+    root = parse_cli_output(text, "rebalance status")
+    nodes = [RebalanceNode(n.findtext("nodeName"), n.findtext("statusStr"), files=_int(n.findtext("files"), 0),
+                           size=_int(n.findtext("size"), 0), failures=_int(n.findtext("failures"), 0),
+                           skipped=_int(n.findtext("skipped"), 0), node_id=n.findtext("id"))
+             for n in root.iter("node")]
+    return RebalanceStatus(nodes, root.findtext("volRebalance/task-id"))
+
+
 def _int(text, default):
     try:
         return int(text)

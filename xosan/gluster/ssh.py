@@ -9,13 +9,13 @@ import os
 import shlex
 
 from xosan import proc
-from xosan.errors import CommandFailed, CommandTimeout, XosanError
+from xosan.errors import CommandFailed, CommandTimeout, LinkLost
 
 SSH = "ssh"
 
 
-class SSHError(XosanError):
-    pass
+class SSHError(LinkLost):
+    """ssh itself failed (exit 255 or no answer in time): the node may or may not have run the command."""
 
 
 def generate_key(path, comment="xosan"):

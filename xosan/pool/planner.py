@@ -18,6 +18,8 @@ import math
 
 from xosan import facts
 from xosan.errors import XosanError
+from xosan.gluster import quorum
+from xosan.gluster.options import VM_IMAGE_OPTIONS
 
 KiB = 1024
 MiB = 1024 ** 2
@@ -66,13 +68,11 @@ class PlanError(XosanError):
 
 def _server_quorum_ratio():
     """The cluster.server-quorum-ratio XOSAN sets (percent), read from volume_options."""
-    try:
-        from xosan.gluster.options import VM_IMAGE_OPTIONS
-        for name, value, _ in VM_IMAGE_OPTIONS:
-            if name == "cluster.server-quorum-ratio":
-                return float(str(value).rstrip("%"))
-    except (ImportError, ValueError):
-        pass
+    for name, value, _ in VM_IMAGE_OPTIONS:
+        if name == quorum.SERVER_QUORUM_RATIO:
+            ratio = quorum.parse_ratio(value)
+            if ratio is not None:
+                return ratio
     return float(DEFAULT_SERVER_QUORUM_RATIO)
 
 
@@ -210,7 +210,7 @@ class Layout(object):
         # The 2-host exception to the failure-domain rule: the arbiter shares a data node.
         self.shared_arbiter = shared_arbiter
         # Worked out from the failure model, not declared: see io_continues_without.
-        self.hosts_may_fail = self._max_failures(self.io_continues_without)
+        self.hosts_may_fail = self.quorum().may_fail()
         self.data_survives = self._max_failures(self.data_survives_without)
 
     # -- structure ----------------------------------------------------------------------
@@ -256,36 +256,32 @@ class Layout(object):
 
     @property
     def server_quorum(self):
-        return not any(name == "cluster.server-quorum-type" and value == "none"
+        return not any(name == quorum.SERVER_QUORUM_TYPE and value == "none"
                        for name, value, _ in self.volume_options)
+
+    def quorum(self):
+        """The volume's quorums (xosan/gluster/quorum.py) over this layout's node names: client
+        quorum per set, server quorum with XOSAN's ratio unless this layout turns it off, the
+        trusted pool being exactly this layout's nodes (server quorum counts every peer)."""
+        return quorum.VolumeQuorum([b.node.name for b in self.bricks], self.set_size,
+                                   disperse_data=self.disperse[0] if self.disperse else 0,
+                                   server_quorum=self.server_quorum,
+                                   members=[n.name for n in self.all_nodes], ratio=_server_quorum_ratio())
 
     def io_continues_without(self, failed):
         """Whether VM I/O goes on with the nodes named in ``failed`` down (heals complete before).
 
-        Models the quorums the virt group turns on: server quorum (a node's bricks stop when
-        it sees fewer than ceil(nodes * ratio) nodes, itself included) unless this layout
-        turns it off, client quorum "auto" (2 of the 3 bricks of a replica set), and a
-        disperse set needing k of its k+m bricks. Assumes the trusted pool is exactly this
-        layout's nodes (server quorum counts every peer).
+        Asks :meth:`quorum`: server quorum (a node's bricks stop when it sees fewer than
+        ceil(nodes * ratio) nodes, itself included) unless this layout turns it off, client
+        quorum "auto" (2 of the 3 bricks of a replica set), and a disperse set needing k of
+        its k+m bricks.
         """
         failed = set(failed)
         names = set(n.name for n in self.all_nodes)
         unknown = failed - names
         if unknown:
             raise PlanError("no storage node named %s in this layout" % ", ".join(sorted(unknown)))
-        if self.server_quorum:
-            total = len(names)
-            need = int(math.ceil(total * _server_quorum_ratio() / 100.0 - 1e-9))
-            if total - len(failed) < need:
-                return False
-        for brick_set in self.sets:
-            up = [b for b in brick_set if b.node.name not in failed]
-            if self.disperse:
-                if len(up) < self.disperse[0]:
-                    return False
-            elif len(up) * 2 <= len(brick_set):
-                return False
-        return True
+        return self.quorum().writable(failed)
 
     def _max_failures(self, survives):
         """Largest f such that ``survives`` holds for every set of f failed nodes."""

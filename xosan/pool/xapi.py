@@ -75,9 +75,11 @@ class Xapi(object):
         self.fingerprint = fingerprint
 
     @classmethod
-    def connect(cls, url, username="root", password=None, password_file=None, fingerprint=None):
+    def connect(cls, url, username="root", password=None, password_file=None, fingerprint=None,
+                redirected_from=None):
         """Log in to the master at ``url``; ``fingerprint``: the SHA-256 of its certificate, to trust a
-        self-signed one (https only)."""
+        self-signed one (https only). A pool member answers HOST_IS_SLAVE with the master's address:
+        that address is tried once (``redirected_from``: the member that named it)."""
         if url in (None, "", "local"):
             return cls.local()
         if password is None:
@@ -93,7 +95,12 @@ class Xapi(object):
                 if pinned:
                     raise XosanError("%s is not the pool master; the master is %s" % (url, err.params[0]),
                                      hint="Give the master's URL and its certificate's fingerprint")
-                return cls.connect("%s://%s" % (scheme, err.params[0]), username, password)
+                if redirected_from is not None:
+                    raise XosanError("%s is not the pool master either (%s named it; it names %s)"
+                                     % (url, redirected_from, err.params[0]),
+                                     hint="The pool is changing masters or is split: give the master's URL")
+                return cls.connect("%s://%s" % (scheme, err.params[0]), username, password,
+                                   redirected_from=url)
             raise XapiError(err.code, err.params, "cannot log in to %s as %s: %s" % (url, username, err.code))
         except ssl.SSLError as exc:
             if "CERTIFICATE_VERIFY_FAILED" not in str(exc):

@@ -5,11 +5,9 @@ host's storage VM runs, then waits (bounded) for the volume to have quorum.
 
 import time
 
-from xosan import facts, gluster
+from xosan import facts
 from xosan.errors import GlusterError, QuorumTimeout, VolumeNotFound
 from xosan.gluster import health
-from xosan.sr.reachability import order_by_reachability
-from xosan.sr.volume_sr import gluster_cli_available
 
 
 def local_storage_vms(api, host_ref, volume):
@@ -39,23 +37,35 @@ def start_local_storage_vm(api, host_ref, volume, log):
     return started
 
 
-def quorum_state(servers, volume, cli_factory=None):
-    # type: (list, str, object) -> tuple
-    """(True, "", VolumeInfo) when every replica/disperse set can take writes, else
-    (False, why, None). Without a gluster CLI in dom0 it can only count answering nodes."""
-    up, down = order_by_reachability(servers)
+def start_local_storage_vm_if_halted(api, host_ref, volume, log):
+    """start_local_storage_vm for an attach: a VM that cannot be started is not an error here
+    (the quorum wait that follows says what is missing); returns the names started."""
+    try:
+        return start_local_storage_vm(api, host_ref, volume, log)
+    except Exception as exc:
+        log("XOSAN: could not start the local storage VM: %s" % exc)
+        return []
+
+
+def quorum_state(vsr):
+    # type: (object) -> tuple
+    """(True, "", VolumeInfo) when every replica/disperse set of ``vsr``'s volume (a VolumeSR)
+    can take writes, else (False, why, None). Probes reachability once (``vsr`` keeps the
+    answer for the mount that follows). Without a gluster CLI in dom0 it can only count
+    answering nodes (VolumeInfo None)."""
+    servers, volume = vsr.servers, vsr.dconf.volume
+    up, down = vsr.probe_reachability()
     if not up:
         return False, "no storage node answers (%s)" % ", ".join(servers), None
-    if cli_factory is None and not gluster_cli_available():
+    if not vsr.has_gluster_cli():
         if len(up) * 2 > len(servers):
             return True, "", None
         return False, "only %d of %d storage nodes answer (no gluster CLI here to ask more)" % (
             len(up), len(servers)), None
-    make = cli_factory or gluster.remote_cli
     last = None
     for host in up:
         try:
-            h = health.collect(make(host), volume, with_heal=False)
+            h = health.collect(vsr.cli(host), volume, with_heal=False)
         except VolumeNotFound:
             raise  # waiting does not make a volume appear: say so now
         except GlusterError as exc:
@@ -72,14 +82,18 @@ def quorum_state(servers, volume, cli_factory=None):
     return False, last or "glusterd did not answer", None
 
 
-def wait_for_quorum(servers, volume, timeout, log, cli_factory=None, poll=2.0):
-    """Wait until the volume can take writes and return its VolumeInfo (None without a gluster
-    CLI); QuorumTimeout names what was missing."""
+def wait_for_quorum(vsr, timeout, log, poll=2.0):
+    """Wait until ``vsr``'s volume can take writes and return its VolumeInfo (None without a
+    gluster CLI); QuorumTimeout names what was missing. The servers found answering by the
+    last check are the ones ``vsr`` mounts from."""
+    volume = vsr.dconf.volume
     deadline = time.time() + timeout
     logged = None
     while True:
-        ok, why, info = quorum_state(servers, volume, cli_factory)
+        ok, why, info = quorum_state(vsr)
         if ok:
+            if logged is not None:
+                log("XOSAN: volume %s has quorum" % volume)
             return info
         if why != logged:
             log("XOSAN: waiting for quorum on volume %s: %s" % (volume, why))
@@ -89,14 +103,3 @@ def wait_for_quorum(servers, volume, timeout, log, cli_factory=None, poll=2.0):
                                 hint="Start the halted storage VMs (xosan status shows them); "
                                      "device-config:attach-timeout sets how long attach waits")
         time.sleep(poll)
-
-
-def prepare_attach(api, host_ref, servers, volume, timeout, log):
-    """Everything an attach does before mounting; returns the VolumeInfo glusterd gave (or None).
-    ``api`` may be None (no xapi: HA config)."""
-    if api is not None and host_ref:
-        try:
-            start_local_storage_vm(api, host_ref, volume, log)
-        except Exception as exc:  # a VM we cannot start is reported by the quorum wait below
-            log("XOSAN: could not start the local storage VM: %s" % exc)
-    return wait_for_quorum(servers, volume, timeout, log)

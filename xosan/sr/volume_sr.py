@@ -16,7 +16,7 @@ import uuid as uuidlib
 from xosan import gluster
 from xosan.errors import GlusterError, MountError, ServerUnreachable, SRExists, SRNotFound, VolumeNotFound, XosanError
 from xosan.sr import mount
-from xosan.sr.reachability import order_by_reachability
+from xosan.sr.reachability import GLUSTERD_PORT, order_by_reachability
 
 SM_CONFIG_SERVERS = "xosan-servers"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -49,9 +49,14 @@ def gluster_cli_available():
 
 
 class VolumeSR(object):
-    """Mount, create, find and remove one SR directory on a GlusterFS volume."""
+    """Mount, create, find and remove one SR directory on a GlusterFS volume.
 
-    def __init__(self, dconf, mount_base, sr_uuid, known_servers=None, cli_factory=None):
+    ``cli_factory``: host -> GlusterCLI asking that host's glusterd (default: the read-only
+    --remote-host CLI); ``port``: glusterd's port, probed to tell answering servers from the
+    others; ``cli_available``: whether dom0 has a gluster CLI (default: look for it on PATH)."""
+
+    def __init__(self, dconf, mount_base, sr_uuid, known_servers=None, cli_factory=None,
+                 port=GLUSTERD_PORT, cli_available=None):
         self.dconf = dconf
         self.sr_uuid = sr_uuid or ""
         self.mount_base = mount_base
@@ -60,27 +65,50 @@ class VolumeSR(object):
         self.path = os.path.join(mount_base, self.sr_uuid)
         # device-config first (the admin's choice), then what the cluster told us last time.
         self.servers = merge_servers(dconf.servers, known_servers)
+        self.port = port
         self._ordered = None
+        self._answering = []
         self._cli_factory = cli_factory or gluster.remote_cli
+        self._cli_available = cli_available
+
+    def probe_reachability(self):
+        # type: () -> tuple
+        """Ask every server now which answer: (answering, the others), each in the given order.
+        The mounts and glusterd queries that follow use this answer (no second probe)."""
+        up, down = order_by_reachability(self.servers, port=self.port)
+        self._ordered = up + down
+        self._answering = up
+        return up, down
 
     def ordered_servers(self):
         """Servers that answer first (checked once per operation), then the others."""
         if self._ordered is None:
-            up, down = order_by_reachability(self.servers)
-            self._ordered = up + down
-            self._answering = up
+            self.probe_reachability()
         return self._ordered
+
+    def answering_servers(self):
+        self.ordered_servers()
+        return list(self._answering)
+
+    def has_gluster_cli(self):
+        if self._cli_available is None:
+            return gluster_cli_available()
+        return self._cli_available
+
+    def cli(self, host):
+        """The gluster CLI asking ``host``'s glusterd."""
+        return self._cli_factory(host)
 
     # -- queries to glusterd -------------------------------------------------------------
 
     def volume_info(self):
         """Ask each server in turn; the first that answers wins. None if gluster CLI is absent."""
-        if not gluster_cli_available():
+        if not self.has_gluster_cli():
             return None
         last = None
         for host in self.ordered_servers():
             try:
-                vols = self._cli_factory(host).volume_info(self.dconf.volume)
+                vols = self.cli(host).volume_info(self.dconf.volume)
             except VolumeNotFound:
                 raise
             except GlusterError as exc:
@@ -93,7 +121,7 @@ class VolumeSR(object):
         last = None
         for host in self.ordered_servers():
             try:
-                return self._cli_factory(host).volume_list()
+                return self.cli(host).volume_list()
             except GlusterError as exc:
                 last = exc
         raise last
@@ -112,7 +140,7 @@ class VolumeSR(object):
     def _mount(self, mountpoint, readonly=False):
         """Mount from each answering server in turn (the others as backups) until one works."""
         servers = self.ordered_servers()
-        primaries = self._answering
+        primaries = self.answering_servers()
         if not primaries:
             raise ServerUnreachable(
                 "no storage node of volume %s answers on TCP port 24007 (tried %s)"

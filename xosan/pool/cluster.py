@@ -1,0 +1,168 @@
+"""The GlusterFS side of a deployment: its trusted pool, its volume, and the waits between steps.
+
+glusterd answers a command once it has started a change, not once the cluster reached the
+state the change leads to; every step here that needs that state (peers joined, bricks up,
+heal or rebalance done) waits for it, within a bound, and says what it saw.
+"""
+
+import time
+
+from xosan import gluster
+from xosan.errors import DeployError, GlusterError, XosanError
+from xosan.gluster import health
+from xosan.gluster.options import volume_set_commands
+from xosan.pool import storage_vm
+from xosan.pool.inventory import address_of
+
+# A GlusterCLI for the day-2 commands, which include a heal info of a large volume.
+ANY_CLI_TIMEOUT = 120
+# How long "rebalance status" may keep failing right after "rebalance start".
+REBALANCE_STARTING = 90
+
+
+class Cluster(object):
+    def __init__(self, access, inventory, volume):
+        self.access = access
+        self.inventory = inventory
+        self.volume = volume
+
+    def any_cli(self, exclude=()):
+        """A GlusterCLI over SSH on the first running storage VM that answers."""
+        for _, rec in self.inventory.mine("VM"):
+            ip = address_of(rec)
+            if ip and ip not in exclude and rec["power_state"] == "Running":
+                target = self.access.target(ip)
+                if target.reachable(timeout=10):
+                    return gluster.GlusterCLI(runner=target.run, where=ip, timeout=ANY_CLI_TIMEOUT)
+        raise DeployError("no storage VM of deployment %r answers over SSH" % self.volume)
+
+    def health(self):
+        cli = self.any_cli()
+        return health.collect(cli, self.volume), cli
+
+    # -- waits -----------------------------------------------------------------------------------
+
+    def wait_glusterd(self, p, addresses, clis=None, timeout=gluster.GLUSTERD_TIMEOUT):
+        """After a storage VM (re)started: SSH answering does not mean its glusterd does yet."""
+        clis = clis or self.access.clis(addresses)
+        gluster.wait_for_glusterd(dict((a, clis[a]) for a in addresses), timeout)
+        p.info("glusterd answers on %s" % ", ".join(addresses))
+
+    def wait_peers(self, p, clis, members=None, timeout=gluster.PEER_TIMEOUT):
+        """Until glusterd on every node of ``clis`` sees each member as 'Peer in Cluster'."""
+        gluster.wait_for_peers(clis, members, timeout)
+        p.info("%s: '%s' on %s" % (", ".join(members if members is not None else sorted(clis)),
+                                   gluster.PEER_IN_CLUSTER, ", ".join(sorted(clis))))
+
+    def wait_bricks(self, p, cli, bricks=None, timeout=gluster.BRICKS_TIMEOUT):
+        gluster.wait_for_bricks(cli, self.volume, bricks, timeout)
+        p.info("%s online" % ("%d brick(s)" % len(bricks) if bricks else "every brick"))
+
+    def wait_joined(self, p, cli, new_ips, exclude=(), timeout=gluster.PEER_TIMEOUT):
+        """Wait until ``new_ips`` and the pool's nodes all see each other as 'Peer in Cluster':
+        as seen from ``cli``'s node, which runs the next command, and from every other node
+        ``cli``'s node counts connected (``exclude``: a dead node still listed)."""
+        here = cli.where()
+        nodes = [here]
+        for peer in cli.pool_list():
+            if peer.connected and peer.hostname != "localhost" and peer.hostname not in nodes:
+                nodes.append(peer.hostname)
+        nodes += [ip for ip in new_ips if ip not in nodes]
+        nodes = [n for n in nodes if n not in exclude]
+        clis = dict((n, cli if n == here else self.access.cli(n)) for n in nodes)
+        self.wait_peers(p, clis, nodes, timeout)
+
+    def wait_heal(self, p, timeout):
+        """Until no brick has entries waiting for self-heal and every brick is online."""
+        deadline = time.time() + timeout
+        last = None
+        cli = self.any_cli()
+        while True:
+            try:  # ask for an index heal now; the self-heal daemon also gets there on its own
+                cli.heal(self.volume)
+            except GlusterError:
+                pass  # e.g. the daemon of a node that just came back is not running yet
+            h = health.collect(cli, self.volume)
+            pending = None if any(b.heal_pending is None for b in h.bricks) else h.heal_pending
+            if pending != last:
+                p.info("heal pending: %s" % ("bricks still connecting" if pending is None else pending))
+                last = pending
+            if pending == 0 and all(b.online for b in h.bricks):
+                p.info("healed: %s" % h.reason)
+                return h
+            if time.time() > deadline:
+                raise XosanError("self-heal not finished after %d s (%s)" % (timeout, h.reason))
+            time.sleep(3)
+
+    def wait_rebalance(self, p, cli, timeout):
+        """Until every node's rebalance is done, then until the moved files are healed."""
+        deadline = time.time() + timeout
+        failing_since = None
+        while time.time() < deadline:
+            try:
+                status = cli.rebalance_status(self.volume)
+            except GlusterError as exc:
+                # right after "rebalance start" the status query asks rebalance daemons that are
+                # still starting on some nodes ("brick op 'Rebalance' failed"): tolerate it a while
+                failing_since = failing_since or time.time()
+                if time.time() - failing_since > REBALANCE_STARTING:
+                    raise
+                p.info("rebalance status not available yet (%s)" % exc)
+                time.sleep(3)
+                continue
+            failing_since = None
+            p.info("rebalance: %s, %d file(s) moved" % (", ".join(status.states), status.files))
+            if status.finished:
+                # files the rebalance moved may still carry pending heal marks: end healthy, not degraded
+                return self.wait_heal(p, max(60, deadline - time.time()))
+            if status.failed:
+                raise XosanError("rebalance failed on a node; see the rebalance log in the storage VMs")
+            time.sleep(3)
+        raise XosanError("rebalance not finished after %d s" % timeout)
+
+    # -- making it -------------------------------------------------------------------------------
+
+    def form(self, p, addresses):
+        """The trusted pool of the nodes at ``addresses``, probed from the first; returns the first
+        node's GlusterCLI, which runs the commands that follow."""
+        clis = self.access.clis(addresses)
+        first = clis[addresses[0]]
+        self.wait_glusterd(p, addresses, clis)
+        for address in addresses[1:]:
+            first.peer_probe(address)
+        # volume create names them all: each node must see every other one 'Peer in Cluster'
+        self.wait_peers(p, clis)
+        return first
+
+    def join(self, p, cli, address, exclude=()):
+        """Probe a new node from ``cli``'s node and wait until the pool agrees it is in."""
+        cli.peer_probe(address)
+        # add-brick and replace-brick are staged on every node: each must see the new peer
+        self.wait_joined(p, cli, [address], exclude=exclude)
+
+    def brick_dirs(self, addresses, subdir):
+        """Make the brick directory ``subdir`` on each node; returns the bricks ("host:/path")."""
+        path = storage_vm.brick_dir(self.volume, subdir)
+        for address in addresses:
+            self.access.target(address).run(["mkdir", "-p", path])
+        return ["%s:%s" % (address, path) for address in addresses]
+
+    def create_volume(self, p, first, layout):
+        """The volume of ``layout`` (unless it exists), its options, started, its bricks online."""
+        volume = self.volume
+        if volume not in first.volume_list():
+            for b in layout.bricks:
+                self.access.target(b.node.address).run(["mkdir", "-p", storage_vm.brick_dir(volume, b.subdir)])
+            first.volume_create(volume, layout.brick_args(lambda b: storage_vm.brick_dir(volume, b.subdir)),
+                                layout.create_args, force=layout.force)
+            p.info("created: %s" % " ".join(layout.create_args))
+        for _, _, target, option, value in volume_set_commands(volume):
+            first.volume_set(target, option, value)
+        for option, value, _ in layout.volume_options:
+            first.volume_set(volume, option, value)
+        [info] = first.volume_info(volume)
+        if not info.started:
+            first.volume_start(volume)
+        p.info("started, VM-image options applied")
+        # "volume start" returns before the brick processes listen: the SR needs them
+        self.wait_bricks(p, first, [b.name for b in info.bricks])
