@@ -347,11 +347,12 @@ def test_host_call_plugin_through_the_xenapi_client(sim_pool):
     out = json.loads(x.api.host.call_plugin(host, "xosan", "status", {}))
     assert out == {"host": {"name": "lab-host-2", "uuid": sim.db["host"][host]["uuid"]},
                    "heal": "unknown over --remote-host", "srs": []}
-    # an SR whose storage nodes never answer (TEST-NET address): unknown, attached nowhere
+    # an SR whose storage nodes never answer (a loopback address nothing listens on: the tests talk
+    # to nothing off this machine): unknown, attached nowhere
     sr = sim.add("SR", {"name_label": "XOSAN", "type": "xosan", "PBDs": [], "sm_config": {}})
     for h in sim.hosts:
         pbd = sim.add("PBD", {"host": h, "SR": sr, "currently_attached": False,
-                              "device_config": {"server": "192.0.2.250", "volume": "xosan"}})
+                              "device_config": {"server": "127.0.0.250", "volume": "xosan"}})
         sim.db["SR"][sr]["PBDs"].append(pbd)
     c = json.loads(x.api.host.call_plugin(host, "xosan", "check", {}))
     assert c["ok"] is False and c["verdict"] == "unknown"

@@ -100,11 +100,11 @@ class LabXapi(XapiSim):
         for i in range(1, count + 1):
             metrics = self.add("host_metrics", {"live": True, "memory_total": str(64 * GiB)})
             host = self.add("host", {"name_label": "lab-host-%d" % i, "hostname": "lab-host-%d" % i, "metrics": metrics,
-                                     "address": "192.0.2.%d" % i, "enabled": True, "PIFs": [], "PBDs": [],
+                                     "address": "127.0.1.%d" % i, "enabled": True, "PIFs": [], "PBDs": [],
                                      "API_version_major": "2", "API_version_minor": "21", "other_config": {},
                                      "resident_VMs": [], "software_version": {"product_brand": "XCP-ng lab"}})
             self.hosts.append(host)
-            for dev, net, mgmt_ip in (("eth0", mgmt, "192.0.2.%d" % i), ("eth1", storage, "")):
+            for dev, net, mgmt_ip in (("eth0", mgmt, "127.0.1.%d" % i), ("eth1", storage, "")):
                 pif = self.add("PIF", {"device": dev, "host": host, "network": net, "VLAN": "-1",
                                        "management": dev == "eth0", "physical": True, "MTU": "1500",
                                        "ip_configuration_mode": "Static" if mgmt_ip else "None", "IP": mgmt_ip,
