@@ -619,7 +619,8 @@ def study_report(path):
     for r in recs:
         cells = [r["candidate"], r["what"]]
         if r.get("failed"):
-            print("| " + " | ".join(cells + ["FAILED: %s" % r["failed"].replace("\n", " ")[-300:], "-", "-"]) + " |")
+            errs = [ln.strip() for ln in r["failed"].splitlines() if "error" in ln.lower()] or [r["failed"]]
+            print("| " + " | ".join(cells + ["FAILED: %s" % errs[-1][:200], "-", "-"]) + " |")
             continue
         for k in STUDY_ROWS:
             v = r["rows"][k]
