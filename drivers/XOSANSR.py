@@ -207,6 +207,17 @@ class XOSANFileVDI(FileSR.FileVDI):
         self.xenstore_data["storage-type"] = XOSANSR.DRIVER_TYPE
         return super(XOSANFileVDI, self).attach(sr_uuid, vdi_uuid)
 
+    def activate(self, sr_uuid, vdi_uuid):
+        # Attach from config (HA statefile, redo log) runs with no XAPI session: the
+        # framework's activate first asks xapi whether the SR does CBT, which fails then
+        # ("Failed to initialize XMLRPC connection") before tapdisk is even asked. Those VDIs
+        # never carry a CBT log (xapi refuses CBT on statefile and redo-log VDIs), so there is
+        # nothing for activate to do without a session.
+        if self.sr.session is None:
+            util.SMlog("XOSANFileVDI.activate: no XAPI session (attach from config): no CBT to activate")
+            return None
+        return super(XOSANFileVDI, self).activate(sr_uuid, vdi_uuid)
+
     def generate_config(self, sr_uuid, vdi_uuid):
         """Config for HA statefile / redo log: attach must work with xapi down, so it
         carries the last known server list too, not only device-config."""
