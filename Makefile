@@ -38,7 +38,7 @@ test36: $(V36)/.ok check36
 test3: $(V3)/.ok
 	$(V3)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS) tests
 
-# Both Pythons (~11 min each here), then the appliance built if absent and booted under qemu (~7 min).
+# Both Pythons (~23 min each here), then the appliance built if absent and booted under qemu (~4-7 min).
 test: test-py appliance-test
 
 test-py: test36 test3
