@@ -38,10 +38,12 @@ test36: $(V36)/.ok check36
 test3: $(V3)/.ok
 	$(V3)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS) tests
 
-# Both Pythons (~23 min each here), then the appliance built if absent and booted under qemu (~4-7 min).
+# Both Pythons side by side (tests/both_pythons.sh; their labs never share names or addresses), then the
+# appliance built if absent and booted under qemu (~4-7 min). test36/test3 run one Python alone.
 test: test-py appliance-test
 
-test-py: test36 test3
+test-py: $(V36)/.ok $(V3)/.ok check36
+	bash tests/both_pythons.sh $(V36) $(V3) $(PYTEST_ARGS)
 
 lint: $(V3)/.ok check36
 	$(V3)/bin/python -m ruff check drivers xosan xosan_lab tests bench

@@ -21,9 +21,6 @@ def pytest_configure(config):
                                        "`make appliance-test` runs them, `make test` leaves them out")
 
 
-def _lab_id():
-    # Distinct per Python run so the 3.6 and 3 runs never share namespaces.
-    return "xt%d" % (sys.version_info[1] % 100)
 
 
 @pytest.fixture
@@ -73,8 +70,8 @@ def new_sr(xapi):
 @pytest.fixture(scope="session")
 def gluster_lab(tmp_path_factory):
     """Three real storage nodes with a started replica 3 arbiter 1 volume 'xosan'."""
-    from labutil import lab_subnet, three_node_lab
+    from labutil import lab_name, lab_subnet, three_node_lab
     if os.geteuid() != 0 or not shutil.which("glusterd"):
         pytest.fail("the gluster tests need root and glusterfs-server (bash .ci/run installs it)")
-    with three_node_lab(str(tmp_path_factory.mktemp("lab")), _lab_id(), lab_subnet(100)) as lab:
+    with three_node_lab(str(tmp_path_factory.mktemp("lab")), lab_name("xt"), lab_subnet(100)) as lab:
         yield lab

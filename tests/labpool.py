@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from labutil import lab_subnet
+from labutil import lab_name, lab_subnet
 
 from xosan.pool import manifest
 from xosan.pool.deploy import Deployment
@@ -20,7 +20,7 @@ STORAGE_NET = "Pool-wide network associated with eth1"
 
 class Pool(object):
     def __init__(self, tmp_path, hosts, offset):
-        self.lab = Lab.new(str(tmp_path / "lab"), lab_id="xd%d" % offset, subnet=lab_subnet(offset))
+        self.lab = Lab.new(str(tmp_path / "lab"), lab_id=lab_name("xd%d" % offset), subnet=lab_subnet(offset))
         self.lab.bridge_up()
         self.sim = LabXapi(self.lab, hosts=hosts, local_sr_size=8 * GiB)
         self.server = XapiSimServer(self.sim, address=self.lab.host_ip).start()

@@ -9,9 +9,23 @@ import time
 from xosan.gluster import parse_heal_info, parse_volume_info, parse_volume_status
 
 
+def _run_tag():
+    """Which Python runs the suite: 3.6 and 3 runs may go side by side (make test-py), so every lab
+    name and address they make carries it."""
+    return sys.version_info[1] % 100
+
+
 def lab_subnet(offset):
-    """A /24 per test module and Python version, so runs never share addresses."""
-    return "10.250.%d" % (offset + sys.version_info[1] % 100)
+    """A /24 per test module; 10.250.x for the Python 3.6 run, 10.251.x for the other, so runs never
+    share addresses."""
+    if not 0 < offset < 255:
+        raise ValueError("lab subnet offset %r is not in 1..254" % offset)
+    return "10.%d.%d" % (250 if _run_tag() == 6 else 251, offset)
+
+
+def lab_name(prefix):
+    """A lab id per test module and Python run (netns, bridge and veth names; at most 9 characters)."""
+    return "%s%d" % (prefix, _run_tag())
 
 
 def _all_bricks_online(node, volume):

@@ -6,7 +6,7 @@ import os
 import sys
 
 import pytest
-from labutil import lab_subnet
+from labutil import lab_name, lab_subnet
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 
@@ -18,7 +18,7 @@ HEAL_BOUND = 180  # s: generous; a node's return must lead to full redundancy by
 
 
 def test_records_and_copies_survive_failing_nodes(tmp_path):
-    run = chaos.ChaosRun(str(tmp_path / "lab"), lab_id="xch%d" % (sys.version_info[1] % 100),
+    run = chaos.ChaosRun(str(tmp_path / "lab"), lab_id=lab_name("xch"),
                          subnet=lab_subnet(150), file_size=160 * chaos.MiB, slots=64)
     try:
         n1, n2, arbiter = run.lab.node(1), run.lab.node(2), run.lab.node(3)

@@ -6,7 +6,7 @@ import time
 import uuid as uuidlib
 
 import pytest
-from labutil import brick_sha256, lab_subnet, sha256, split_brain_entries, three_node_lab, timed_write, wait_for_heal
+from labutil import brick_sha256, lab_name, lab_subnet, sha256, split_brain_entries, three_node_lab, timed_write, wait_for_heal
 from smdriver import Driver
 
 from xosan_lab.dom0 import Dom0
@@ -18,7 +18,7 @@ MiB = 1024 ** 2
 
 @pytest.fixture
 def lab(tmp_path, request):
-    with three_node_lab(str(tmp_path / "lab"), "xf%d" % (len(request.node.name) % 90),
+    with three_node_lab(str(tmp_path / "lab"), lab_name("xf%d" % (len(request.node.name) % 90)),
                         lab_subnet(120 + len(request.node.name) % 20)) as lab:
         yield lab
 
