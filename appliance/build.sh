@@ -26,7 +26,7 @@ PACKAGES=(
     linux-image-amd64 grub-pc initramfs-tools zstd
     systemd systemd-sysv systemd-timesyncd udev dbus kmod
     iproute2 iputils-ping netbase procps less
-    openssh-server glusterfs-server xfsprogs xenstore-utils
+    openssh-server glusterfs-server xfsprogs xenstore-utils nftables
 )
 
 log() { echo "== $(date +%H:%M:%S) $*" >&2; }
@@ -243,8 +243,8 @@ install -m 755 "$HERE/rootfs/usr/local/sbin/xosan-firstboot" "$ROOTFS/usr/local/
 install -m 644 "$HERE/rootfs/etc/systemd/system/xosan-firstboot.service" "$ROOTFS/etc/systemd/system/"
 install -D -m 644 "$HERE/rootfs/etc/systemd/system/glusterd.service.d/xosan.conf" \
     "$ROOTFS/etc/systemd/system/glusterd.service.d/xosan.conf"
-# glusterd's own options for storage VMs (xosan/storage_vm.py: GLUSTERD_VOL_OPTIONS, and why)
-PYTHONPATH="$HERE/.." python3 -c 'import sys; from xosan.storage_vm import glusterd_vol; \
+# glusterd's own options for storage VMs (xosan/pool/storage_vm.py: GLUSTERD_VOL_OPTIONS, and why)
+PYTHONPATH="$HERE/.." python3 -c 'import sys; from xosan.pool.storage_vm import glusterd_vol; \
 sys.stdout.write(glusterd_vol(open(sys.argv[1]).read()))' "$ROOTFS/etc/glusterfs/glusterd.vol" \
     > "$WORK/glusterd.vol" && install -m 644 "$WORK/glusterd.vol" "$ROOTFS/etc/glusterfs/glusterd.vol"
 mkdir -p "$ROOTFS/srv/xosan/brick" "$ROOTFS/var/lib/xosan"
@@ -258,8 +258,13 @@ for unit in apt-daily.timer apt-daily-upgrade.timer glustereventsd.service syste
 done
 # No floppy drive to probe (qemu and Xen's device model emulate a controller).
 echo "blacklist floppy" >"$ROOTFS/etc/modprobe.d/xosan.conf"
-# Root: no password (locked); login by the deployment's key only (xosan-firstboot).
+# No usable password on any account (root's locked, the system accounts' are '*' or '!'):
+# login by the deployment's key only (xosan-firstboot writes sshd's policy). Checked here so that a
+# package that ever ships an account with a password fails the build rather than the VM.
 in_root passwd -l root >/dev/null
+open_accounts="$(awk -F: '$2 !~ /^[!*]/ { print $1 }' "$ROOTFS/etc/shadow")"
+[ -z "$open_accounts" ] || die "accounts with a usable or empty password in the image: $open_accounts"
+[ -z "$(awk -F: '$2 != "x" { print $1 }' "$ROOTFS/etc/passwd")" ] || die "/etc/passwd holds a password field other than x"
 
 # ------------------------------------------------------------------ kernel, initramfs
 log "initramfs"

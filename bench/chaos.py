@@ -10,10 +10,15 @@ Pieces (importable by tests/test_chaos.py):
 - ``compare_data_copies``: the two data bricks' copies of the file and of each of its shards
   (<brick>/.shard/<gfid>.<n>), byte-wise; the arbiter holds no data and is left out.
 - ``split_brain_count`` / ``heal_pending``: ``heal info [split-brain] --xml`` via the adapter's parser.
-- ``run_cycle``: fail one node (kill or cut) for N seconds, bring it back, wait (bounded, WITHOUT
-  triggering a heal: the volume must get back to full redundancy by itself) until every brick is online,
-  the FUSE client is connected to every brick again and heal info shows 0 entries; records the worst
-  stall, the I/O errors and the time to full redundancy.
+- ``run_cycle``: fault one node for N seconds, end the fault, wait (bounded, WITHOUT triggering a
+  heal: the volume must get back to full redundancy by itself) until every brick is online, the FUSE
+  client is connected to every brick again and heal info shows 0 entries; records the worst stall,
+  the I/O errors and the time to full redundancy. The faults (MODES):
+  ``cut`` (link down, processes live on), ``kill`` (every process of the node, then a fresh start),
+  ``netem`` (200 ms delay and 5 % loss on what the node receives: bench/netdelay.py, because this
+  kernel has no sch_netem), ``flap`` (link down and up every FLAP_PERIOD s for the whole outage) and
+  ``slowdisk`` (the node's processes throttled on its brick's loop device by the blkio cgroup: this
+  kernel has no device-mapper for dm-delay, and cgroup v2's io.max is not mounted).
 
 ``python bench/chaos.py --cycles 21 --outage 8`` (what ``make chaos`` runs) prints a table per cycle and
 a summary, and exits 1 when a target is missed. Needs root and the lab's packages; builds its own lab
@@ -42,6 +47,14 @@ RECORD = 64 * KiB
 MAGIC = b"XOSANCH1"
 HEADER = struct.Struct("<8sQQQ")  # magic, offset, seq, run id
 DIGEST = 32
+
+MODES = ("cut", "kill", "netem", "flap", "slowdisk")
+NETEM_DELAY, NETEM_LOSS = 0.2, 0.05   # s, share: the netem mode (what issue 13 item 4 asks)
+FLAP_PERIOD = 3.0                     # s the link stays down, then up, then down... in the flap mode
+# The slowdisk mode: a brick disk that still answers but slowly, like a failing or saturated HDD.
+SLOW_BPS = 2 * MiB
+SLOW_IOPS = 20
+BLKIO = "/sys/fs/cgroup/blkio"
 
 TARGET_STALL = 5.0       # s, worst gap between acknowledged writes around one failure
 TARGET_REDUNDANT = 60.0  # s, node back -> full redundancy (all bricks, client connected, 0 heal entries)
@@ -173,6 +186,12 @@ class RecordWriter(threading.Thread):
         points = ([before[-1]] if before else [t0]) + inside + ([after[0]] if after else [t1])
         worst = max(b - a for a, b in zip(points, points[1:])) if len(points) > 1 else t1 - t0
         return worst, errors
+
+    def rate(self, t0, t1):
+        """Acknowledged writes per second between t0 and t1 (a slow fault shows here, not as a stall)."""
+        with self.lock:
+            n = sum(1 for _, end, ok in self.writes if ok and t0 <= end <= t1)
+        return n / float(t1 - t0) if t1 > t0 else 0.0
 
     def acked_writes(self):
         with self.lock:
@@ -330,10 +349,24 @@ def redundant(lab, volume, mountpoint):
     return client_connected(mountpoint, volume) and bricks_online(lab, volume) and heal_pending(lab, volume) == 0
 
 
-def wait_redundant(lab, volume, mountpoint, timeout, poll=1.0):
-    """Seconds until full redundancy, or None after ``timeout``. Never triggers a heal itself."""
+def status_verdict(lab, volume):
+    """The verdict `xosan status` gives (health.collect, asked inside a node that is up)."""
+    from xosan.gluster import health
+    try:
+        return health.collect(lab.node_cli(live_node(lab)), volume).verdict
+    except Exception as exc:  # a node that just vanished: no verdict this time
+        return "no answer (%s)" % exc.__class__.__name__
+
+
+def wait_redundant(lab, volume, mountpoint, timeout, poll=1.0, verdicts=None):
+    """Seconds until full redundancy, or None after ``timeout``. Never triggers a heal itself.
+    With ``verdicts`` (a list), each poll also asks the status verdict first and appends
+    (seconds, verdict, FUSE client connected to every brick): how the verdict followed the way back."""
     t0 = time.time()
     while time.time() - t0 < timeout:
+        if verdicts is not None:
+            v = status_verdict(lab, volume)
+            verdicts.append((time.time() - t0, v, client_connected(mountpoint, volume)))
         if redundant(lab, volume, mountpoint):
             return time.time() - t0
         time.sleep(poll)
@@ -350,6 +383,132 @@ def force_heal(lab, volume, mountpoint, timeout=300):
     return False
 
 
+# -- faults ---------------------------------------------------------------------------------------
+
+class NetDelay(object):
+    """netem's "delay D loss P" on what ``node`` receives (bench/netdelay.py in its namespace, fed
+    by an NFQUEUE rule with --queue-bypass: packets pass unharmed once the rule or the process is gone)."""
+
+    def __init__(self, node, delay=NETEM_DELAY, loss=NETEM_LOSS, queue=None):
+        self.node, self.delay, self.loss = node, delay, loss
+        self.queue = queue if queue is not None else 100 + node.state["index"]
+        self.proc = None
+        self.rule = ["INPUT", "-i", "eth0", "-j", "NFQUEUE", "--queue-num", str(self.queue), "--queue-bypass"]
+
+    def _iptables(self, *args):
+        return subprocess.call(["ip", "netns", "exec", self.node.state["netns"], "iptables"] + list(args),
+                               stderr=subprocess.DEVNULL)
+
+    def start(self):
+        if shutil.which("iptables") is None:
+            raise RuntimeError("the netem mode needs iptables (apt-get install iptables)")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "netdelay.py")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.node.state["netns"], sys.executable, script,
+                                      "--queue", str(self.queue), "--delay", str(self.delay),
+                                      "--loss", str(self.loss)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        line = self.proc.stdout.readline().decode(errors="replace")
+        if not line.startswith("bound"):
+            self.proc.wait(10)
+            raise RuntimeError("netdelay did not start: %s" % line.strip())
+        if self._iptables("-I", *self.rule) != 0:
+            self.stop()
+            raise RuntimeError("iptables refused the NFQUEUE rule in %s" % self.node.name)
+        return self
+
+    def stop(self):
+        while self._iptables("-D", *self.rule) == 0:
+            pass
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self.proc.stdout.close()
+            self.proc = None
+
+
+class SlowDisk(object):
+    """The node's processes (glusterd, its brick, its self-heal daemon: every pid of its namespace)
+    moved into a blkio cgroup that throttles reads and writes on the brick's loop device. Bricks
+    that glusterd starts meanwhile inherit it. ``stop`` puts them back where they were."""
+
+    def __init__(self, node, bps=SLOW_BPS, iops=SLOW_IOPS):
+        self.node, self.bps, self.iops = node, bps, iops
+        self.path = os.path.join(BLKIO, "xosan-chaos-%s" % node.name)
+        self.origin = {}
+
+    def _device(self):
+        dev = self.node.state.get("loopdev")
+        if not dev:
+            raise RuntimeError("the slowdisk mode needs a brick on a loop device (%s has none)" % self.node.name)
+        st = os.stat(dev)
+        return "%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+
+    @staticmethod
+    def _blkio_of(pid):
+        with open("/proc/%d/cgroup" % pid) as fh:
+            for line in fh:
+                _, ctrl, path = line.rstrip("\n").split(":", 2)
+                if "blkio" in ctrl.split(","):
+                    return path
+        return "/"
+
+    def start(self):
+        from xosan_lab.netns import netns_pids
+        if not os.path.isdir(BLKIO):
+            raise RuntimeError("the slowdisk mode needs the cgroup v1 blkio controller at %s" % BLKIO)
+        dev = self._device()
+        os.makedirs(self.path, exist_ok=True)
+        for knob, value in (("read_bps_device", self.bps), ("write_bps_device", self.bps),
+                            ("read_iops_device", self.iops), ("write_iops_device", self.iops)):
+            with open(os.path.join(self.path, "blkio.throttle." + knob), "w") as fh:
+                fh.write("%s %d\n" % (dev, value))
+        for pid in netns_pids(self.node.state["netns"]):
+            try:
+                self.origin[pid] = self._blkio_of(pid)
+                with open(os.path.join(self.path, "cgroup.procs"), "w") as fh:
+                    fh.write("%d\n" % pid)
+            except OSError:
+                pass  # the process ended meanwhile
+        return self
+
+    def stop(self):
+        try:
+            with open(os.path.join(self.path, "cgroup.procs")) as fh:
+                pids = [int(p) for p in fh.read().split()]
+        except OSError:
+            pids = []
+        for pid in pids:
+            back = os.path.join(BLKIO, self.origin.get(pid, "/").lstrip("/"), "cgroup.procs")
+            try:
+                with open(back, "w") as fh:
+                    fh.write("%d\n" % pid)
+            except OSError:
+                pass
+        for _ in range(50):
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+def _flap(node, outage, period=FLAP_PERIOD):
+    """Link down and up every ``period`` s for ``outage`` s; always up again at the end."""
+    end = time.time() + outage
+    try:
+        while time.time() < end:
+            node.cut()
+            time.sleep(min(period, max(0.0, end - time.time())))
+            node.reconnect()
+            if time.time() < end:
+                time.sleep(min(period, max(0.0, end - time.time())))
+    finally:
+        node.reconnect()
+
+
 # -- cycles --------------------------------------------------------------------------------------
 
 class CycleResult(object):
@@ -360,24 +519,46 @@ class CycleResult(object):
         self.to_redundant = None  # s from the node's return to full redundancy; None = bound missed
         self.forced = False
         self.brick_restarted = None  # the failed node's brick came back as a new process (new port)
+        self.verdicts = []  # (s after the fault ended, status verdict, client connected) until redundant
+        self.rate_before = self.rate_during = None  # acknowledged writes/s just before and during the fault
 
     def row(self):
         red = "%.1f s" % self.to_redundant if self.to_redundant is not None else "NOT in bound%s" % (
             " (forced heal)" if self.forced else "")
-        return "%3d  %-8s %-8s %-5s %4.0f s  %8.2f s  %6d  %-13s %s" % (
+        return "%3d  %-8s %-8s %-8s %4.0f s  %8.2f s  %6d  %-13s %s" % (
             self.index, self.node, self.role, self.mode, self.outage, self.stall, self.errors,
-            {True: "new port", False: "same", None: "?"}[self.brick_restarted], red)
+            {True: "new port", False: "same", None: "?"}[self.brick_restarted],
+            red) + "  writes/s %s  status: %s" % (self.rates(), self.status_said())
+
+    def rates(self):
+        if self.rate_before is None or self.rate_during is None:
+            return "?"
+        return "%.0f -> %.0f" % (self.rate_before, self.rate_during)
+
+    def false_healthy(self):
+        """Polls where the status verdict said healthy while the FUSE client was not connected to every
+        brick (what item 6 forbids)."""
+        return sum(1 for _, v, connected in self.verdicts if v == "healthy" and not connected)
+
+    def status_said(self):
+        seen = []
+        for _, v, _ in self.verdicts:
+            if not seen or seen[-1] != v:
+                seen.append(v)
+        return "%s%s" % (" > ".join(seen) or "-", (", HEALTHY WHILE CLIENT NOT CONNECTED x%d" % self.false_healthy())
+                         if self.false_healthy() else "")
 
 
-HEAD = "  #  node     role     mode  outage  worst stall  errors  brick process back to full redundancy"
+HEAD = ("  #  node     role     mode     outage  worst stall  errors  brick process back to full redundancy"
+        "  writes/s before -> during  status verdict on the way back")
 
 
-def schedule(lab, volume, cycles):
-    """(node, mode) per cycle: the nodes in turn (data nodes and the arbiter), kill and cut alternating
-    so each node meets both over six cycles."""
-    nodes = list(lab.nodes)
-    modes = ("cut", "kill")
-    return [(nodes[i % len(nodes)], modes[(i // len(nodes)) % 2]) for i in range(cycles)]
+def schedule(lab, volume, cycles, modes=("cut", "kill"), nodes=None):
+    """(node, mode) per cycle: the nodes in turn (default every node: data nodes and the arbiter),
+    the modes changing after each round of the nodes, so each node meets every mode over
+    len(nodes) * len(modes) cycles."""
+    nodes = list(nodes or lab.nodes)
+    return [(nodes[i % len(nodes)], modes[(i // len(nodes)) % len(modes)]) for i in range(cycles)]
 
 
 def run_cycle(lab, volume, mountpoint, writer, index, node, mode, outage, heal_bound, settle=2.0, log=None,
@@ -390,23 +571,34 @@ def run_cycle(lab, volume, mountpoint, writer, index, node, mode, outage, heal_b
     time.sleep(settle)
     mine = [b.name for b in volume_info(lab, volume).bricks if b.host == node.ip]
     ports_before = brick_ports(lab, volume)
+    if mode not in MODES:
+        raise ValueError("unknown chaos mode %r (modes: %s)" % (mode, ", ".join(MODES)))
     t_fail = time.time()
-    (node.cut if mode == "cut" else node.kill)()
-    time.sleep(outage)
-    if client_lag and mode == "cut":
-        node.block(lab.host_ip)
-    if mode == "cut":
-        node.reconnect()
+    if mode in ("netem", "slowdisk"):
+        fault = (NetDelay(node) if mode == "netem" else SlowDisk(node)).start()
+        try:
+            time.sleep(outage)
+        finally:
+            fault.stop()
+    elif mode == "flap":
+        _flap(node, outage)
     else:
-        node.start()
-        lab.save()
-        if client_lag:
+        (node.cut if mode == "cut" else node.kill)()
+        time.sleep(outage)
+        if client_lag and mode == "cut":
             node.block(lab.host_ip)
+        if mode == "cut":
+            node.reconnect()
+        else:
+            node.start()
+            lab.save()
+            if client_lag:
+                node.block(lab.host_ip)
     t_back = time.time()
     if client_lag:
         time.sleep(client_lag)
         node.unblock(lab.host_ip)
-    res.to_redundant = wait_redundant(lab, volume, mountpoint, heal_bound)
+    res.to_redundant = wait_redundant(lab, volume, mountpoint, heal_bound, verdicts=res.verdicts)
     if res.to_redundant is None:
         if log:
             log("cycle %d: no full redundancy %d s after %s returned (client connected: %s, bricks online: "
@@ -423,6 +615,8 @@ def run_cycle(lab, volume, mountpoint, writer, index, node, mode, outage, heal_b
     time.sleep(0.5)
     res.stall, res.errors = writer.window(t_fail, t_end)
     res.back_at = t_back - t_fail
+    res.rate_before = writer.rate(t_fail - settle, t_fail)
+    res.rate_during = writer.rate(t_fail, t_back)
     return res
 
 
@@ -484,6 +678,9 @@ class ChaosRun(object):
             subprocess.call(["umount", "-l", self.mountpoint], stderr=subprocess.DEVNULL)
             self._mounted = False
         self.lab.down()
+        for node in self.lab.nodes:  # a slowdisk cgroup left by a cycle that failed half-way
+            if os.path.isdir(SlowDisk(node).path):
+                SlowDisk(node).stop()
 
 
 def median(values):
@@ -500,27 +697,32 @@ def main(argv=None):
     ap.add_argument("--outage", type=float, default=8.0, help="seconds a node stays failed (default 8)")
     ap.add_argument("--heal-bound", type=float, default=120.0,
                     help="seconds to wait for full redundancy before forcing a heal (default 120)")
-    ap.add_argument("--only", choices=["cut", "kill"], help="one failure mode only")
+    ap.add_argument("--only", choices=MODES, help="one failure mode only")
+    ap.add_argument("--modes", default="cut,kill",
+                    help="failure modes taking turns, comma-separated, of %s (default cut,kill)" % ",".join(MODES))
     ap.add_argument("--nodes", help="comma-separated node numbers to fail (default all, in turn)")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="volume option to set on top of XOSAN's (to compare)")
     ap.add_argument("--lab-id", default="ch1")
     ap.add_argument("--subnet", default="10.250.240")
     args = ap.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        ap.error("unknown mode(s) %s: choose from %s" % (", ".join(bad) or "(none)", ", ".join(MODES)))
     options = dict(s.split("=", 1) for s in args.set)
     work = tempfile.mkdtemp(prefix="xosan-chaos-")
     log = lambda msg: sys.stdout.write("  ! %s\n" % msg) or sys.stdout.flush()  # noqa: E731
     run = ChaosRun(os.path.join(work, "lab"), lab_id=args.lab_id, subnet=args.subnet, options=options)
     results, end = [], None
     try:
-        plan = schedule(run.lab, run.volume, args.cycles)
-        if args.nodes:
-            wanted = [run.lab.node(x) for x in args.nodes.split(",")]
-            plan = [(wanted[i % len(wanted)], m) for i, (_, m) in enumerate(plan)]
+        wanted = [run.lab.node(x) for x in args.nodes.split(",")] if args.nodes else None
+        plan = schedule(run.lab, run.volume, args.cycles, modes, wanted)
         if args.only:
             plan = [(n, args.only) for n, _ in plan]
-        print("XOSAN chaos: 3 lab nodes, replica 3 arbiter 1, %d cycles of %.0f s outages, fsync'd 64 KiB "
-              "records%s" % (args.cycles, args.outage, (", extra options %s" % options) if options else ""))
+        print("XOSAN chaos: 3 lab nodes, replica 3 arbiter 1, %d cycles of %.0f s outages (%s), fsync'd 64 KiB "
+              "records%s" % (args.cycles, args.outage, args.only or ",".join(modes),
+                             (", extra options %s" % options) if options else ""))
         print(HEAD)
         sys.stdout.flush()
         run.start()
@@ -560,15 +762,19 @@ def report(results, end):
               len(results), median(stalls), max(stalls) if stalls else 0, median(reds),
               ("%.1f s" % max(reds)) if reds and len(reds) == len(results) else "NOT in bound",
               sum(r.errors for r in results), end["acked_writes"]))
-    for mode in ("cut", "kill"):
+    for mode in MODES:
         for role in ("data", "arbiter"):
             sel = [r for r in results if r.mode == mode and r.role == role]
             if sel:
-                print("  %-4s %-7s: %2d cycles, stall median %.2f s max %.2f s, redundancy median %.1f s, "
-                      "missed %d" % (mode, role, len(sel), median([r.stall for r in sel]),
+                print("  %-8s %-7s: %2d cycles, stall median %.2f s max %.2f s, redundancy median %.1f s, "
+                      "missed %d, errors %d" % (mode, role, len(sel), median([r.stall for r in sel]),
                                      max(r.stall for r in sel),
                                      median([r.to_redundant for r in sel if r.to_redundant is not None]),
-                                     sum(1 for r in sel if r.to_redundant is None)))
+                                     sum(1 for r in sel if r.to_redundant is None), sum(r.errors for r in sel)))
+    fh = sum(r.false_healthy() for r in results)
+    print("status verdict: healthy while the client was not connected to every brick in %d poll(s)" % fh)
+    if fh:
+        missed.append("status said healthy while the client was not reconnected (%d polls)" % fh)
     print("end: %d records verified, %d bad; %d shard pieces compared on both data bricks, %d differ; "
           "split-brain %d; heal pending %s" % (end["records"], len(end["bad_records"]), end["pieces"],
                                                 len(end["differing"]), end["split_brain"], end["heal_pending"]))

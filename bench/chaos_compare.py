@@ -25,7 +25,7 @@ def main(argv=None):
     ap.add_argument("--outage", type=float, default=20.0)
     ap.add_argument("--heal-bound", type=float, default=90.0)
     ap.add_argument("--nodes", default="1,2")
-    ap.add_argument("--mode", choices=["cut", "kill"], default="cut")
+    ap.add_argument("--mode", choices=chaos.MODES, default="cut")
     ap.add_argument("--phase", action="append", required=True)
     ap.add_argument("--client-lag", type=float, default=0.0,
                     help="seconds the FUSE client stays unable to reach the returned node (the item 6 race)")

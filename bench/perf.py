@@ -64,6 +64,13 @@ ROW = dict((r[0], r) for r in ROWS)
 RATIO_TARGETS = {"rr16": 1.5, "rw16": 1.5, "seqread": 1.0, "seqwrite": 1.0}
 STUDY_ROWS = ("rr16", "rw16")
 
+# XOSAN's option set before issue 14 shipped the measured winners (on top of the virt group): the
+# main table keeps it as a target ("prev") so the gain of the shipped set is measured, not assumed.
+PREVIOUS_OPTIONS = [
+    ("features.shard-block-size", "64MB"), ("cluster.lookup-optimize", "off"),
+    ("network.ping-timeout", "4"), ("server.tcp-user-timeout", "4"), ("cluster.heal-timeout", "10"),
+]
+
 # The study's candidates: volume options set on a fresh XOSAN volume before it starts, FUSE mount
 # options, XFS mount options of a second brick disk, or a lab-wide MTU (measured by toggling).
 CANDIDATES = [
@@ -403,7 +410,8 @@ def main_table(args):
     if args.tapdisk:
         names = ["stock-td", "xosan-td"]
     else:
-        names = ["raw", "stock", "xosan"] + (["xosan+"] if extra or args.extra_mount else [])
+        names = (["raw", "stock"] + ([] if args.no_prev else ["prev"]) + ["xosan"] +
+                 (["xosan+"] if extra or args.extra_mount else []))
     t0 = time.time()
     try:
         pl.up()
@@ -413,7 +421,11 @@ def main_table(args):
             mib = parse_size_mib(args.size)
             targets = [pl.tapdisk_target("stock-td", "stock", mib), pl.tapdisk_target("xosan-td", "xosan", mib)]
         else:
-            targets = [pl.raw_target(), pl.fuse_target("stock", "stock"), pl.fuse_target("xosan", "xosan")]
+            targets = [pl.raw_target(), pl.fuse_target("stock", "stock")]
+            if "prev" in names:
+                pl.create("prev", xosan=False, extra=[("group", "virt")] + PREVIOUS_OPTIONS)
+                targets.append(pl.fuse_target("prev", "prev"))
+            targets.append(pl.fuse_target("xosan", "xosan"))
         if "xosan+" in names:
             pl.create("xplus", xosan=True, extra=extra)
             targets.append(pl.fuse_target("xosan+", "xplus", args.extra_mount.split(",") if args.extra_mount else ()))
@@ -460,15 +472,18 @@ def print_main(results, rows, names, args, extra, elapsed):
               "FUSE mount of the stock / XOSAN volume (replica 3 arbiter 1); client CPU = FUSE client + tapdisk")
     else:
         print("raw = fio on node 1's XFS brick; stock = replica 3 arbiter 1, no options; xosan = the same "
-              "layout with XOSAN's option set (virt group + xosan/gluster/options.py)%s"
-              % ("; xosan+ = xosan's set + %s%s" % (",".join("%s=%s" % kv for kv in extra),
+              "layout with XOSAN's option set (virt group + xosan/gluster/options.py)%s%s"
+              % ("; prev = the virt group + XOSAN's options before issue 14 (%s)"
+                 % ",".join("%s=%s" % kv for kv in PREVIOUS_OPTIONS) if "prev" in names else "",
+                 "; xosan+ = xosan's set + %s%s" % (",".join("%s=%s" % kv for kv in extra),
                                                   " mount " + args.extra_mount if args.extra_mount else "")
                  if "xosan+" in names else ""))
     print("units: MiB/s (1M rows), IOPS (4K rows). CPU: seconds of the FUSE client / of the volume's 3 "
           "brick processes, per GiB (1M rows) or per 100k I/Os (4K rows); (rounds) = min-max of the per-round ratio")
     hdr = ["row"] + names + ["%s/%s" % (xo, st), "(rounds)"]
     if raw:
-        hdr += ["stock/raw", "xosan/raw"] + (["xosan+/stock"] if "xosan+" in names else [])
+        hdr += (["stock/raw", "xosan/raw"] + (["prev/stock", "xosan/prev", "(rounds)"] if "prev" in names else []) +
+                (["xosan+/stock"] if "xosan+" in names else []))
     hdr += ["target", "cli CPU st/xo", "brick CPU st/xo"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
@@ -492,6 +507,11 @@ def print_main(results, rows, names, args, extra, elapsed):
         if raw:
             cells.append(fmt(ratio_of(meds, st, raw), "%.2f"))
             cells.append(fmt(ratio_of(meds, xo, raw), "%.2f"))
+            if "prev" in names:
+                cells.append(fmt(ratio_of(meds, "prev", st), "%.2f"))
+                cells.append(fmt(ratio_of(meds, xo, "prev"), "%.2f"))
+                pr = round_ratios(results[key][xo], results[key]["prev"])
+                cells.append("%.2f-%.2f" % (min(pr), max(pr)) if pr else "-")
             if "xosan+" in names:
                 cells.append(fmt(ratio_of(meds, "xosan+", st), "%.2f"))
         notes = []
@@ -634,6 +654,37 @@ def study_report(path):
     return 0
 
 
+# -- where a 4K write at iodepth 1 goes (gluster volume profile) ---------------------------------
+
+def profile(args):
+    """One 4K random write run at iodepth 1 on each volume with glusterd's brick-side profile on: per
+    brick, how many of each fop one write costs and their latency, to set against the 1/IOPS the
+    client sees (the rest is the network and the FUSE client). Prints gluster's own tables."""
+    work = tempfile.mkdtemp(prefix="xosan-perfprof-")
+    pl = PerfLab(work, args.brick_size)
+    row = ROW[args.profile_row]
+    try:
+        pl.up()
+        n0 = pl.lab.nodes[0]
+        for name, xosan in (("stock", False), ("xosan", True)):
+            pl.create(name, xosan=xosan)
+            t = pl.fuse_target(name, name)
+            layout(t, args.size)
+            n0.gluster(["volume", "profile", name, "start"])
+            n0.gluster(["volume", "profile", name, "info", "clear"])
+            m = measure(t, row, args.size, args.runtime)
+            out = n0.gluster(["volume", "profile", name, "info", "incremental"]).stdout
+            print("== %s: %s, %s" % (name, row[1], "%.0f IOPS, %.0f us per I/O as the client sees it" % (
+                m["value"], 1e6 / m["value"] * row[4]) if m else "UNMEASURED"))
+            for line in out.splitlines():
+                if line.strip() and not line.startswith("-"):
+                    print("   " + line.rstrip())
+            sys.stdout.flush()
+    finally:
+        pl.down()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runtime", type=int, default=5, help="seconds per fio run (default 5)")
@@ -643,12 +694,17 @@ def main():
     ap.add_argument("--brick-size", type=int, default=6 * 1024 ** 3)
     ap.add_argument("--rows", help="comma-separated subset of: %s" % ",".join(ROW))
     ap.add_argument("--extra", help="a 4th target xosan+: XOSAN's set plus OPT=VAL,...")
+    ap.add_argument("--no-prev", action="store_true",
+                    help="leave out the 'prev' target (XOSAN's option set before issue 14)")
     ap.add_argument("--extra-mount", help="FUSE mount options of xosan+ (comma-separated)")
     ap.add_argument("--tapdisk", action="store_true",
                     help="the same rows through tapdisk (NBD) on the stock and XOSAN volumes (issue 14 item 3)")
     ap.add_argument("--study", help="candidates (comma-separated) or 'all': %s" % ",".join(CAND))
     ap.add_argument("--out", default="perf-study.jsonl", help="--study results file (appended)")
     ap.add_argument("--study-report", metavar="FILE", help="print the markdown table of a results file")
+    ap.add_argument("--profile", action="store_true",
+                    help="gluster volume profile of one --profile-row run on the stock and XOSAN volumes")
+    ap.add_argument("--profile-row", default="rw1", choices=sorted(ROW), help="row to profile (default rw1)")
     args = ap.parse_args()
     if args.long:
         args.runtime, args.rounds = 30, 5
@@ -656,6 +712,8 @@ def main():
         raise SystemExit("--rounds must be at least 3 (medians of interleaved rounds)")
     if args.study_report:
         return study_report(args.study_report)
+    if args.profile:
+        return profile(args)
     if args.study:
         if args.study == "all":
             args.study = ",".join(CAND)

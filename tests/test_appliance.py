@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from xosan.gluster import ssh  # noqa: E402
-from xosan.pool import storage_vm  # noqa: E402
+from xosan.pool import firewall, storage_vm  # noqa: E402
 
 FIRSTBOOT = os.path.join(ROOT, "appliance", "rootfs", "usr", "local", "sbin", "xosan-firstboot")
 BUILD_DIR = os.path.join(ROOT, "build", "appliance")
@@ -96,6 +96,8 @@ echo "mount $*" >>"$FAKE/calls"
 if [ "$1" = -o ]; then cp "$FAKE"/cfgdisk/* "$4"/; exit 0; fi
 grep -q " ${1#"$XOSAN_ROOT"} " "$XOSAN_ROOT/etc/fstab" || { echo "mount: $1: not in fstab" >&2; exit 1; }
 echo "$1" >>"$FAKE/mounted"
+# systemd mounting the same fstab entry at the same moment: it is mounted, but not by us
+if [ -f "$FAKE/mount-race" ]; then echo "mount: $1: already mounted" >&2; exit 32; fi
 ''',
     "umount": r'''
 echo "umount $*" >>"$FAKE/calls"
@@ -110,6 +112,7 @@ out="$FAKE/disks/$(basename "$dev").export"
 printf 'UUID=%s\nTYPE=xfs\nLABEL=%s\n' "$(cat /proc/sys/kernel/random/uuid)" "$label" >"$out"
 ''',
     "systemctl": 'echo "systemctl $*" >>"$FAKE/calls"\n',
+    "nft": 'echo "nft $*" >>"$FAKE/calls"\n[ ! -f "$FAKE/nft-fails" ]\n',
     "hostname": 'echo "hostname $*" >>"$FAKE/calls"\n',
     "modprobe": "exit 1\n",
     "udevadm": "exit 0\n",
@@ -218,6 +221,49 @@ def vm(tmp_path):
     return FakeVM(tmp_path)
 
 
+SSHD_DROPIN = "etc/ssh/sshd_config.d/10-xosan.conf"
+KEYS_FILE = "etc/ssh/xosan_authorized_keys"
+# sshd -T's spelling of the policy every configured storage VM must have (prohibit-password is
+# printed under its old name)
+SSHD_POLICY = {
+    "permitrootlogin": "without-password", "authenticationmethods": "publickey", "pubkeyauthentication": "yes",
+    "passwordauthentication": "no", "kbdinteractiveauthentication": "no", "permitemptypasswords": "no",
+    "hostbasedauthentication": "no", "gssapiauthentication": "no",
+    "authorizedkeysfile": "/" + KEYS_FILE, "authorizedkeyscommand": "none", "authorizedprincipalsfile": "none",
+    "authorizedprincipalscommand": "none", "trustedusercakeys": "none", "disableforwarding": "yes",
+    "permituserenvironment": "no",
+}
+
+
+def parse_sshd_t(text):
+    """sshd -T output as {keyword: value}; repeated keywords (allowusers) joined by a space."""
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(" ")
+        out[k] = (out[k] + " " + v) if k in out and k in ("allowusers", "denyusers") else v
+    return out
+
+
+def sshd_effective(vm):
+    """The effective settings of this machine's real sshd (the image's release, Debian 12) given the
+    drop-in the script wrote, included first as Debian's sshd_config does and followed by settings
+    that would open the VM up: the drop-in must win over them (not AllowUsers/DenyUsers: sshd adds
+    those up wherever they are, the boot test reads them from the image's own sshd). In a private
+    mount namespace with its own /run (sshd -T wants /run/sshd; this machine's /run is left alone)."""
+    if not shutil.which("sshd", path="/usr/sbin:/usr/bin"):
+        pytest.fail("/usr/sbin/sshd is missing (Debian's openssh-server, in .ci/install-deps)")
+    conf = os.path.join(vm.base, "sshd_config")
+    with open(conf, "w") as fh:
+        fh.write("Include %s/etc/ssh/sshd_config.d/*.conf\n" % vm.root
+                 + "PermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\n"
+                 + "PubkeyAuthentication no\nAuthorizedKeysFile .ssh/authorized_keys\nGSSAPIAuthentication yes\n")
+    hk = os.path.join(vm.root, "etc/ssh/ssh_host_ed25519_key")
+    res = run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs -o size=1m,mode=755 xosan-sshd-test /run && mkdir -m 755 /run/sshd && '
+               'exec /usr/sbin/sshd -T -f "$0" -h "$1"', conf, hk])
+    return parse_sshd_t(res.stdout)
+
+
 def brick_lines(fstab):
     return [line for line in fstab.splitlines() if " %s " % storage_vm.BRICK_ROOT in line]
 
@@ -235,11 +281,15 @@ def test_firstboot_applies_the_xenstore_config(vm):
     assert "MACAddress=52:54:00:aa:00:01\n" in net
     assert "MTUBytes=9000\n" in net and "Address=10.0.50.101/24\n" in net and "Gateway=10.0.50.1\n" in net
     assert "NTP=10.0.50.1\n" in vm.read("etc/systemd/timesyncd.conf.d/xosan.conf")
-    # SSH: the deployment's key for root, keys only, the deployer's host key and no other
-    sshd = vm.read("etc/ssh/sshd_config.d/10-xosan.conf")
-    assert "PermitRootLogin prohibit-password\n" in sshd and "PasswordAuthentication no\n" in sshd
-    assert vm.read("root/.ssh/authorized_keys") == vm.user_key + "\n"
-    assert stat.S_IMODE(os.stat(os.path.join(vm.root, "root/.ssh/authorized_keys")).st_mode) == 0o600
+    # SSH: root by the deployment's key only, from the storage network only, the deployer's host key
+    # and no other; the policy as the real sshd reads it
+    eff = sshd_effective(vm)
+    for k, v in SSHD_POLICY.items():
+        assert eff.get(k) == v, (k, eff.get(k))
+    assert eff["allowusers"] == "root@10.0.50.0/24" and "denyusers" not in eff
+    assert vm.read(KEYS_FILE) == vm.user_key + "\n"
+    assert stat.S_IMODE(os.stat(os.path.join(vm.root, KEYS_FILE)).st_mode) == 0o600
+    assert not vm.exists("root/.ssh/authorized_keys")
     hk = os.path.join(vm.root, "etc/ssh/ssh_host_ed25519_key")
     assert stat.S_IMODE(os.stat(hk).st_mode) == 0o600
     derived = run(["ssh-keygen", "-y", "-f", hk]).stdout.split()[:2]
@@ -269,8 +319,20 @@ def test_firstboot_is_idempotent_and_never_reformats(vm):
     assert "wrote" not in res.stderr and "added" not in res.stderr and "installed" not in res.stderr, res.stderr
     assert not [c for c in vm.calls() if c.startswith("mkfs")]
     assert vm.read("etc/fstab") == fstab
-    assert vm.read("root/.ssh/authorized_keys") == vm.user_key + "\n"
+    assert vm.read(KEYS_FILE) == vm.user_key + "\n"
     assert "mount %s%s" % (vm.root, storage_vm.BRICK_ROOT) in vm.calls()
+
+
+def test_firstboot_brick_mounted_by_systemd_meanwhile_is_no_error(vm):
+    vm.use_xenstore()
+    assert vm.firstboot().returncode == 0
+    os.remove(os.path.join(vm.fake, "mounted"))  # a reboot, and systemd mounts the brick as we try
+    with open(os.path.join(vm.fake, "mount-race"), "w"):
+        pass
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    assert "is mounted (by systemd, from /etc/fstab)" in res.stderr
+    assert "systemctl --no-block start glusterd.service" in vm.calls()
 
 
 def test_firstboot_adopts_an_existing_brick_and_leaves_other_filesystems_alone(vm):
@@ -306,7 +368,8 @@ def test_firstboot_reads_the_config_disk_without_xenstore(vm):
     assert res.returncode == 0, res.stderr
     assert "configuration from config disk /dev/vdc" in res.stderr
     assert vm.read("etc/hostname") == "xosan-h1\n"
-    assert vm.read("root/.ssh/authorized_keys") == vm.user_key + "\n"
+    assert vm.read(KEYS_FILE) == vm.user_key + "\n"
+    assert "AllowUsers root@10.0.50.0/24\n" in vm.read(SSHD_DROPIN)
     hk = os.path.join(vm.root, "etc/ssh/ssh_host_ed25519_key")
     assert run(["ssh-keygen", "-y", "-f", hk]).stdout.split()[:2] == vm.host_pub.split()[:2]
     assert "mount -o ro /dev/vdc %s/run/xosan-config" % vm.base in vm.calls()
@@ -325,8 +388,80 @@ def test_firstboot_without_config_fails_but_leaves_sshd_startable(vm):
     assert "no configuration" in res.stderr
     assert not vm.exists("etc/systemd/network/10-xosan.network")
     assert not [c for c in vm.calls() if "glusterd" in c or c.startswith("mkfs")]
-    # sshd refuses to start without a host key: one is generated (nobody can log in: no key)
-    assert vm.exists("etc/ssh/ssh_host_ed25519_key") and not vm.exists("root/.ssh/authorized_keys")
+    # sshd refuses to start without a host key: one is generated; nobody can log in (no key, no one allowed)
+    assert vm.exists("etc/ssh/ssh_host_ed25519_key") and vm.read(KEYS_FILE) == ""
+    eff = sshd_effective(vm)
+    assert eff["denyusers"] == "*" and "allowusers" not in eff
+    assert eff["authenticationmethods"] == "publickey" and eff["passwordauthentication"] == "no"
+
+
+def test_firstboot_without_config_keeps_the_last_configured_ssh_policy(vm):
+    # a boot that finds no configuration (xenstore not answering) must not lock the deployer out
+    vm.use_xenstore()
+    assert vm.firstboot().returncode == 0
+    policy = vm.read(SSHD_DROPIN)
+    shutil.rmtree(os.path.join(vm.fake, "xenstore"))
+    res = vm.firstboot()
+    assert res.returncode == 1 and "no configuration" in res.stderr
+    assert vm.read(SSHD_DROPIN) == policy and vm.read(KEYS_FILE) == vm.user_key + "\n"
+
+
+def test_firstboot_ssh_only_the_current_deployment_key(vm):
+    # a new deployment key replaces the old one; root's own authorized_keys is never read
+    vm.use_xenstore()
+    assert vm.firstboot().returncode == 0
+    vm.write("root/.ssh/authorized_keys", vm.user_key + "\n")
+    new_key = ssh.generate_key(os.path.join(vm.base, "keys", "id_new"), comment="xosan-new")
+    shutil.rmtree(os.path.join(vm.fake, "xenstore"))
+    vm.use_xenstore(dict(vm.config, **{"authorized-key": new_key}))
+    assert vm.firstboot().returncode == 0
+    assert vm.read(KEYS_FILE) == new_key + "\n"
+    assert sshd_effective(vm)["authorizedkeysfile"] == "/" + KEYS_FILE
+
+
+def test_firstboot_ssh_from_names_the_deployer_ranges(vm):
+    vm.use_xenstore(dict(vm.config, **{"ssh-from": "192.168.7.0/24, 172.16.9.7/16,10.9.9.9"}))
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    # host bits dropped (sshd refuses such a pattern), a bare address is a /32; not the storage network
+    assert sshd_effective(vm)["allowusers"] == "root@192.168.7.0/24 root@172.16.0.0/16 root@10.9.9.9/32"
+
+
+def test_firstboot_bad_ssh_from_falls_back_to_the_storage_network(vm):
+    vm.use_xenstore(dict(vm.config, **{"ssh-from": "192.168.7.0/24,0.0.0.0/0"}))
+    res = vm.firstboot()
+    assert res.returncode == 1
+    assert "ssh-from '0.0.0.0/0' is not an IPv4 address or range" in res.stderr
+    assert sshd_effective(vm)["allowusers"] == "root@10.0.50.0/24"
+    assert "errors=1" in vm.read("var/lib/xosan/firstboot.state")
+
+
+def test_firstboot_bad_network_means_nobody_may_log_in(vm):
+    vm.use_xenstore(dict(vm.config, prefix="33"))
+    assert vm.firstboot().returncode == 1
+    eff = sshd_effective(vm)
+    assert eff["denyusers"] == "*" and "allowusers" not in eff
+
+
+def test_firstboot_locks_every_password(vm):
+    shadow = ("root:$6$salt$hash:19000:0:99999:7:::\n"  # a usable password
+              "daemon:*:19000:0:99999:7:::\n"
+              "admin::19000:0:99999:7:::\n"  # empty: a login with no password at all
+              "sshd:!:19000::::::\n"
+              "gluster:!$6$x$y:19000::::::\n")
+    vm.write("etc/shadow", shadow)
+    os.chmod(os.path.join(vm.root, "etc/shadow"), 0o640)
+    vm.write("etc/passwd", "root:x:0:0:root:/root:/bin/bash\nold:$1$ab$cd:1000:1000::/home/old:/bin/sh\n")
+    vm.use_xenstore()
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    assert vm.read("etc/shadow") == shadow.replace("root:$6", "root:!$6").replace("admin::", "admin:!:")
+    assert stat.S_IMODE(os.stat(os.path.join(vm.root, "etc/shadow")).st_mode) == 0o640
+    assert vm.read("etc/passwd").splitlines()[1] == "old:!$1$ab$cd:1000:1000::/home/old:/bin/sh"
+    assert "locked the password of root admin in /etc/shadow" in res.stderr
+    # and again: nothing left to lock, nothing rewritten
+    res = vm.firstboot()
+    assert "locked" not in res.stderr, res.stderr
 
 
 def test_firstboot_rejects_bad_values_and_says_which(vm):
@@ -340,6 +475,23 @@ def test_firstboot_rejects_bad_values_and_says_which(vm):
     assert not vm.exists("etc/hostname") and not vm.exists("etc/systemd/network/10-xosan.network")
     assert vm.exists("etc/ssh/ssh_host_ed25519_key")  # a fresh one, so sshd still starts
     assert "errors=3" in vm.read("var/lib/xosan/firstboot.state")
+
+
+def test_firstboot_loads_the_saved_packet_filter_before_glusterd(vm):
+    vm.use_xenstore()
+    assert vm.firstboot().returncode == 0
+    assert not [c for c in vm.calls() if c.startswith("nft")]  # none saved yet: nothing to load
+    vm.write("var/lib/glusterd/xosan-firewall.nft", "table inet xosan {}\n")
+    os.remove(os.path.join(vm.fake, "calls"))
+    res = vm.firstboot()
+    assert res.returncode == 0, res.stderr
+    calls = vm.calls()
+    load = "nft -f %s/var/lib/glusterd/xosan-firewall.nft" % vm.root
+    assert calls.index(load) < calls.index("systemctl --no-block start glusterd.service")
+    with open(os.path.join(vm.fake, "nft-fails"), "w"):
+        pass
+    res = vm.firstboot()
+    assert res.returncode == 1 and "glusterd's ports are not filtered" in res.stderr
 
 
 def test_firstboot_no_gateway_means_no_ntp_server(vm):
@@ -366,6 +518,13 @@ QEMU = "qemu-system-x86_64"
 KVM_KERNEL_DEADLINE = 60  # under KVM the kernel prints within seconds of qemu's start; else: TCG
 KVM_GET_API_VERSION, KVM_CREATE_VM = 0xAE00, 0xAE01  # _IO(KVMIO=0xAE, 0x00 / 0x01), linux/kvm.h
 GUEST_IP, GUEST_GW = "10.0.2.15", "10.0.2.2"  # qemu user networking's guest address and gateway
+# The storage network the config disk gives (ip/prefix): it holds 10.0.2.2, where every connection
+# through the forwarded port comes from, as the deployer's does on a pool.
+GUEST_NET = "10.0.2.0/24"
+# A second user-mode network outside it: the same sshd reached from 10.0.3.2 must refuse the
+# deployment's own key. The test itself puts the address on the VM's second NIC.
+OUTSIDE_IP, OUTSIDE_NET, OUTSIDE_HOST = "10.0.3.15", "10.0.3.0/24", "10.0.3.2"
+MACS = ("52:54:00:12:34:56", "52:54:00:12:34:57")  # storage NIC, the outside one
 GLUSTER_PROCESSES = ("glusterd", "glusterfsd")
 
 
@@ -456,6 +615,7 @@ class BootedVM(object):
         self.accel = accel
         self.proc = None
         self.port = free_port()
+        self.outside_port = free_port()
         self.console = os.path.join(workdir, "console.log")
         self.timings = {}
 
@@ -465,10 +625,18 @@ class BootedVM(object):
         host_pub = ssh.generate_key(os.path.join(d, "hostkey"), comment="xosan-appliance-test-host")
         with open(os.path.join(d, "hostkey"), "rb") as fh:
             host_key = base64.b64encode(fh.read()).decode("ascii")
-        ssh.write_known_hosts(os.path.join(d, "known_hosts"),
-                              [ssh.known_hosts_line("[127.0.0.1]:%d" % self.port, host_pub)])
-        self.target = ssh.SSHTarget("127.0.0.1", os.path.join(d, "id_ed25519"), os.path.join(d, "known_hosts"),
+        self.key = key
+        self.known_hosts = os.path.join(d, "known_hosts")
+        ssh.write_known_hosts(self.known_hosts, [ssh.known_hosts_line("[127.0.0.1]:%d" % p, host_pub)
+                                                 for p in (self.port, self.outside_port)])
+        self.target = ssh.SSHTarget("127.0.0.1", os.path.join(d, "id_ed25519"), self.known_hosts,
                                     port=self.port, connect_timeout=10)
+        # the same key from outside the storage network, and a key that is not the deployment's
+        self.outside = ssh.SSHTarget("127.0.0.1", os.path.join(d, "id_ed25519"), self.known_hosts,
+                                     port=self.outside_port, connect_timeout=10)
+        self.other_key = ssh.generate_key(os.path.join(d, "id_other"), comment="not-the-deployment")
+        self.stranger = ssh.SSHTarget("127.0.0.1", os.path.join(d, "id_other"), self.known_hosts,
+                                      port=self.port, connect_timeout=10)
         self.config = {"hostname": "xosan-boot", "ip": GUEST_IP, "prefix": "24", "gateway": GUEST_GW,
                        "mtu": "1500", "authorized-key": key, "host-key": host_key, "deployment": "boot-test"}
         # the config disk: vfat labelled XOSANCFG, one file per key
@@ -495,9 +663,12 @@ class BootedVM(object):
             "-drive", "file=%s,format=qcow2,if=virtio" % self.sys_img,
             "-drive", "file=%s,format=qcow2,if=virtio" % self.data_img,
             "-drive", "file=%s,format=raw,if=virtio,readonly=on" % self.cfg_img,
-            # user networking, restricted: the guest reaches nothing; only the forwarded local port
+            # user networking, restricted: the guest reaches nothing; only the forwarded local ports
             "-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % self.port,
-            "-device", "virtio-net-pci,netdev=n0"]
+            "-device", "virtio-net-pci,netdev=n0,mac=%s" % MACS[0],
+            "-netdev", "user,id=n1,restrict=on,net=%s,host=%s,hostfwd=tcp:127.0.0.1:%d-%s:22" % (
+                OUTSIDE_NET, OUTSIDE_HOST, self.outside_port, OUTSIDE_IP),
+            "-device", "virtio-net-pci,netdev=n1,mac=%s" % MACS[1]]
         self.console_fh = open(self.console, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.console_fh,
                                      stderr=subprocess.STDOUT, preexec_fn=_own_session_dies_with_parent)
@@ -677,6 +848,87 @@ def test_boot_config_applied(booted):
 
 
 @pytest.mark.slow
+def test_boot_sshd_effective_policy(booted):
+    # the image's own sshd, with the image's own sshd_config and every file it includes
+    eff = parse_sshd_t(booted.sh("sshd -T"))
+    for k, v in SSHD_POLICY.items():
+        assert eff.get(k) == v, (k, eff.get(k))
+    assert eff.get("allowusers") == "root@" + GUEST_NET and "denyusers" not in eff
+    assert booted.sh("cat /" + KEYS_FILE) == booted.key + "\n"
+    # the storage network is the first NIC's (the config disk's ip/prefix), matched by its MAC
+    assert "MACAddress=%s\n" % MACS[0] in booted.sh("cat /etc/systemd/network/10-xosan.network")
+
+
+@pytest.mark.slow
+def test_boot_no_password_on_any_account(booted):
+    shadow = [line.split(":") for line in booted.sh("cat /etc/shadow").splitlines() if line]
+    assert shadow and [f[0] for f in shadow if not f[1].startswith(("!", "*"))] == [], shadow
+    assert [line for line in booted.sh("cat /etc/passwd").splitlines() if line.split(":")[1] != "x"] == []
+    status = [line.split() for line in booted.sh("passwd -S -a").splitlines() if line]
+    assert len(status) == len(shadow) and [s for s in status if s[1] != "L"] == [], status
+
+
+def ssh_refused(res):
+    return res.returncode == 255 and "Permission denied (publickey)" in res.stderr
+
+
+def refusal(target):
+    """The SSHError text of a login to ``target`` (None when it got in)."""
+    try:
+        target.run(["true"], timeout=60, check=False)
+    except ssh.SSHError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.slow
+def test_boot_password_login_refused(booted):
+    # a client that offers only a password (or keyboard-interactive) answer, from an askpass helper
+    d = booted.dir
+    askpass = os.path.join(d, "askpass")
+    with open(askpass, "w") as fh:
+        fh.write("#!/bin/sh\necho asked >>%s/askpass.calls\necho not-a-password\n" % d)
+    os.chmod(askpass, 0o755)
+    env = dict(os.environ, SSH_ASKPASS=askpass, SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+    argv = ["ssh", "-F", "/dev/null", "-p", str(booted.port), "-o", "PubkeyAuthentication=no",
+            "-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "BatchMode=no",
+            "-o", "NumberOfPasswordPrompts=1", "-o", "StrictHostKeyChecking=yes",
+            "-o", "UserKnownHostsFile=%s" % booted.known_hosts, "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "ConnectTimeout=30", "root@127.0.0.1", "true"]
+    res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, env=env, start_new_session=True, timeout=120)
+    # the server offers publickey alone: the client never gets to ask for a password
+    assert ssh_refused(res), (res.returncode, res.stderr)
+    assert not os.path.exists(os.path.join(d, "askpass.calls"))
+
+
+@pytest.mark.slow
+def test_boot_other_key_refused_even_in_roots_authorized_keys(booted):
+    refused = refusal(booted.stranger)
+    assert refused and "Permission denied (publickey)" in refused, refused
+    # the place sshd reads by default: a key there is not accepted either
+    booted.sh("umask 077 && mkdir -p /root/.ssh && echo '%s' >> /root/.ssh/authorized_keys" % booted.other_key)
+    try:
+        refused = refusal(booted.stranger)
+    finally:
+        booted.sh("rm -f /root/.ssh/authorized_keys")
+    assert refused and "Permission denied (publickey)" in refused, refused
+
+
+@pytest.mark.slow
+def test_boot_deployment_key_refused_from_outside_the_storage_network(booted):
+    nic = booted.sh("ip -o link | awk -F': ' '/link\\/ether %s/ {print $2}'" % MACS[1]).strip()
+    assert nic, booted.sh("ip -o link")
+    booted.sh("ip link set dev %s up && ip addr replace %s/24 dev %s" % (nic, OUTSIDE_IP, nic))
+    refused = refusal(booted.outside)
+    assert refused and "Permission denied (publickey)" in refused, refused
+    # refused for where it came from (sshd got the connection from the outside network), not for the key
+    log = booted.sh("journalctl -b -u ssh.service --no-pager -o cat")
+    assert "User root from %s not allowed because not listed in AllowUsers" % OUTSIDE_HOST in log, log
+    assert booted.target.run(["true"], timeout=60).returncode == 0  # the same key from the storage network
+
+
+@pytest.mark.slow
 def test_boot_only_sshd_and_gluster_listen(booted):
     out = booted.sh("ss -H -tlnp")
     bad = []
@@ -696,6 +948,9 @@ def test_boot_only_sshd_and_gluster_listen(booted):
 def test_boot_reboot_keeps_the_brick(booted):
     marker = str(uuid.uuid4())
     path = storage_vm.BRICK_ROOT + "/xosan-marker"
+    # the deployment's packet filter, loaded the way deploy loads it (allowing the test's host address)
+    booted.target.run(firewall.apply_command([GUEST_GW]), timeout=60)
+    assert GUEST_GW in booted.sh("nft list table inet %s" % firewall.TABLE)
     before = booted.sh("echo %s > %s && sync && blkid -o value -s UUID $(findmnt -n -o SOURCE %s)" % (
         marker, path, storage_vm.BRICK_ROOT)).strip()
     try:
@@ -711,6 +966,13 @@ def test_boot_reboot_keeps_the_brick(booted):
     assert after == before
     journal = booted.sh("journalctl -b -u xosan-firstboot.service --no-pager -o cat")
     assert "formatting" not in journal, journal
+    # the unit went through again (systemd's own mount of the brick, racing it, is no error)
+    assert booted.sh("systemctl is-active xosan-firstboot.service || true").strip() == "active", journal
+    assert "errors=0" in booted.sh("cat /var/lib/xosan/firstboot.state"), journal
+    # the packet filter is back, loaded before glusterd
+    assert "loaded the packet filter %s" % firewall.RULES_PATH in journal, journal
+    table = booted.sh("nft list table inet %s" % firewall.TABLE)
+    assert GUEST_GW in table and "24007" in table, table
     deadline = time.time() + 120
     while booted.sh("systemctl is-active glusterd.service || true").strip() != "active":
         assert time.time() < deadline, "glusterd not active after the reboot"

@@ -6,7 +6,8 @@ import time
 import uuid as uuidlib
 
 import pytest
-from labutil import brick_sha256, lab_name, lab_subnet, sha256, split_brain_entries, three_node_lab, timed_write, wait_for_heal
+from labutil import (brick_sha256, lab_name, lab_subnet, sha256, split_brain_entries, three_node_lab, timed_write,
+                     wait_for_heal)
 from smdriver import Driver
 
 from xosan_lab.dom0 import Dom0

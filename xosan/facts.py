@@ -14,10 +14,14 @@ import socket
 # device-config:volume names the deployment whose storage VMs must run for it.
 TAG_DEPLOYMENT = "xosan-deployment"
 TAG_HOST = "xosan-host"   # on a storage VM: the uuid of the host it belongs on
+# Where deploy hands a storage VM its settings (xenstore vm-data, read by its first boot); the address
+# is also how dom0 finds which storage VM is whose.
+XS_PREFIX = "vm-data/xosan/"
+XS_ADDRESS = XS_PREFIX + "ip"
 
 # A volume (= deployment id): what glusterd, XAPI names and file paths all accept.
 VOLUME_NAME_RULE = "1-64 letters, digits, '-' or '_'"
-_VOLUME_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 DEFAULT_VOLUME = "xosan"
 
 # Volume layouts a manifest, `xosan plan` and the lab can ask for.
@@ -30,7 +34,7 @@ STORAGE_VM_OFFSET = 11
 STORAGE_VM_LAST = 99
 DOM0_OFFSET = 101
 
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 
 
 def is_volume_name(text):

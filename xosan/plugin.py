@@ -4,6 +4,8 @@ for Xen Orchestra, scripts and monitoring, from any host of the pool:
     xe host-call-plugin host-uuid=... plugin=xosan fn=status
     xe host-call-plugin host-uuid=... plugin=xosan fn=check
     xe host-call-plugin host-uuid=... plugin=xosan fn=probe args:server=10.0.50.11 [args:volume=xosan]
+    xe host-call-plugin host-uuid=... plugin=xosan fn=health [args:sr=UUID]       (XOSTOR's shape)
+    xe host-call-plugin host-uuid=... plugin=xosan fn=can_reboot [args:host=UUID]  (rolling reboots)
 
 Every function answers a JSON string. The plugin file only dispatches; the logic is here.
 
@@ -34,8 +36,9 @@ import json
 import time
 
 from xosan import gluster
-from xosan.errors import ConfigError, GlusterError, ServerUnreachable, VolumeNotFound, XosanError
-from xosan.gluster import health, parse_volume_status
+from xosan.errors import ConfigError, GlusterError, InvalidValue, ServerUnreachable, VolumeNotFound, XosanError
+from xosan.facts import TAG_DEPLOYMENT, TAG_HOST, XS_ADDRESS
+from xosan.gluster import downtime, health, parse_volume_status
 from xosan.sr import devconfig
 from xosan.sr.reachability import GLUSTERD_PORT, order_by_reachability
 from xosan.sr.volume_sr import VolumeSR, merge_servers, servers_from_sm_config
@@ -121,6 +124,13 @@ def volume_health(servers, volume, cli_factory=None, reach=None):
     """Health of ``volume`` as this host sees it: health.collect's verdict (as_dict) plus
     ``asked`` (the glusterd that answered), ``unreachable`` (nodes that do not answer
     from here), ``brick_state`` (where the brick states come from) and ``heal``."""
+    return volume_health_and_verdict(servers, volume, cli_factory, reach)[0]
+
+
+def volume_health_and_verdict(servers, volume, cli_factory=None, reach=None):
+    # type: (list, str, object, object) -> tuple
+    """volume_health's answer and the health.VolumeHealth behind it (None when glusterd gave no
+    verdict): the pre-reboot check needs the object to ask health.without_nodes."""
     make = cli_factory or _remote
     reach = reach or order_by_reachability
     result = {"volume": volume, "servers": list(servers), "asked": None, "unreachable": [],
@@ -129,7 +139,7 @@ def volume_health(servers, volume, cli_factory=None, reach=None):
     result["unreachable"] = list(down)
     if not up:
         return _unknown(result, "no storage node answers on TCP port 24007 from this host (tried %s)"
-                        % ", ".join(servers))
+                        % ", ".join(servers)), None
     remote = info = peers = None
     errors = []
     for host in up:
@@ -138,7 +148,7 @@ def volume_health(servers, volume, cli_factory=None, reach=None):
             [info] = candidate.volume_info(volume)
             peers = candidate.pool_list()
         except VolumeNotFound as exc:
-            return _unknown(result, str(exc))
+            return _unknown(result, str(exc)), None
         except (GlusterError, ValueError) as exc:
             errors.append("%s: %s" % (host, exc))
             continue
@@ -146,7 +156,7 @@ def volume_health(servers, volume, cli_factory=None, reach=None):
         result["asked"] = host
         break
     if remote is None:
-        return _unknown(result, "glusterd did not answer (%s)" % "; ".join(errors))
+        return _unknown(result, "glusterd did not answer (%s)" % "; ".join(errors)), None
 
     # Every brick's node, from here: the servers list may miss some.
     others = [h for h in info.hosts() if h not in up and h not in down]
@@ -171,7 +181,7 @@ def volume_health(servers, volume, cli_factory=None, reach=None):
     if inferred:
         if not lost:
             return _unknown(result, "glusterd on %s cannot report the bricks (%s); every storage node "
-                                    "answers from this host" % (result["asked"], why), info, peers)
+                                    "answers from this host" % (result["asked"], why), info, peers), None
         bricks = [health.BrickHealth(b, b.host not in lost) for b in info.bricks]
         h = health.assess(info, peers, bricks)
         result["brick_state"] = ("inferred from this host: bricks of nodes that do not answer (%s) count "
@@ -186,7 +196,7 @@ def volume_health(servers, volume, cli_factory=None, reach=None):
         d["reason"] = "%s (seen from this host: no answer from %s)" % (h.reason, ", ".join(lost))
         d["capacity"] = {"total": None, "free": None}
     result.update(d)
-    return result
+    return result, h
 
 
 # -- the pool's SRs ---------------------------------------------------------------------------
@@ -206,6 +216,11 @@ def this_host_uuid():
 
 def sr_health(sr, pbds, hosts, here=None, cli_factory=None, reach=None):
     """One SR of type xosan: its identity, where it is plugged, and its volume's health."""
+    return sr_health_and_verdict(sr, pbds, hosts, here, cli_factory, reach)[0]
+
+
+def sr_health_and_verdict(sr, pbds, hosts, here=None, cli_factory=None, reach=None):
+    """sr_health's entry and its health.VolumeHealth (None when there is no verdict)."""
     entry = {"uuid": sr["uuid"], "name": sr.get("name_label", ""), "hosts": []}
     dconf = None
     for pbd_ref in sr.get("PBDs", []):
@@ -224,10 +239,11 @@ def sr_health(sr, pbds, hosts, here=None, cli_factory=None, reach=None):
     except ConfigError as exc:
         entry.update(_unknown({"volume": None, "servers": [], "asked": None, "unreachable": [],
                                "heal": HEAL_UNKNOWN, "brick_state": None}, str(exc)))
-        return entry
+        return entry, None
     servers = merge_servers(conf.servers, servers_from_sm_config(sr.get("sm_config")))
-    entry.update(volume_health(servers, conf.volume, cli_factory, reach))
-    return entry
+    result, h = volume_health_and_verdict(servers, conf.volume, cli_factory, reach)
+    entry.update(result)
+    return entry, h
 
 
 def status_report(api, here=None, cli_factory=None, reach=None):
@@ -263,10 +279,19 @@ def check_report(report):
     return {"ok": not bad, "verdict": worst, "reason": reason, "srs": items}
 
 
+PROBE_ARGS = ("server", "volume")
+
+
 def probe_report(args, api=None, cli_factory=None, mount_base=None, port=GLUSTERD_PORT):
     # type: (dict, object, object, str, int) -> dict
     """Volumes on a server (args server=...), or the SR uuids on a volume (and volume=...).
     The servers that answer on glusterd's ``port`` are asked first."""
+    unknown = sorted(k for k in args if k not in PROBE_ARGS)
+    if unknown:
+        # a typo (volum=xosan) would otherwise list the volumes instead of the SRs on one
+        raise InvalidValue(unknown[0], "probe does not take the argument %s" % devconfig.shown(unknown[0]),
+                           hint="its arguments are %s, e.g. xe host-call-plugin host-uuid=... plugin=xosan "
+                                "fn=probe args:server=10.0.50.11 [args:volume=xosan]" % " and ".join(PROBE_ARGS))
     if not (args.get("server") or "").strip():
         raise XosanError("probe needs the argument server (a storage node address)",
                          hint="e.g. xe host-call-plugin host-uuid=... plugin=xosan fn=probe "
@@ -282,6 +307,216 @@ def probe_report(args, api=None, cli_factory=None, mount_base=None, port=GLUSTER
     uuids = vsr.probe()
     return {"servers": conf.servers, "volume": conf.volume, "sr_uuids": uuids,
             "srs": [{"uuid": u, "name": known.get(u)} for u in uuids]}
+
+
+# -- health in XOSTOR's shape ------------------------------------------------------------------
+#
+# XO asks XOSTOR ``host.call_plugin(master, "linstor-manager", "healthCheck", {groupName})`` and gets
+# {"nodes": {name: status}, "storage-pools": {...}, "resources": {...}, "errors": [{"code": int, ...}]}
+# (xcp-ng/sm drivers/linstor-manager, HealthCheckError). The codes pack a level, a type and a value
+# the same way here, so a UI that shows XOSTOR's errors shows these; types 0x10000-0x40000 mean what
+# they mean for XOSTOR, 0x60000 and up are XOSAN's own. The numbers never change meaning: a new
+# condition gets a new number (tests/test_plugin_health.py pins the table).
+
+LEVEL_WARN = 0x1000000
+LEVEL_ERR = 0x2000000
+TYPE_GENERIC, TYPE_NODE, TYPE_STORAGE_POOL, TYPE_VOLUME = 0x10000, 0x20000, 0x30000, 0x40000
+TYPE_BRICK, TYPE_HEAL, TYPE_QUORUM, TYPE_SR = 0x60000, 0x70000, 0x80000, 0x90000
+
+ERROR_CODES = {
+    "GENERIC_UNEXPECTED": LEVEL_ERR | TYPE_GENERIC | 0,
+    "GLUSTERD_UNREACHABLE": LEVEL_ERR | TYPE_GENERIC | 1,   # XOSTOR: GENERIC_LINSTOR_UNREACHABLE
+    "NODE_NOT_ONLINE": LEVEL_WARN | TYPE_NODE | 0,          # same params as XOSTOR: name, status
+    "STORAGE_POOL_UNKNOWN_FREE_SIZE": LEVEL_ERR | TYPE_STORAGE_POOL | 0,
+    "STORAGE_POOL_LOW_FREE_SIZE": LEVEL_WARN | TYPE_STORAGE_POOL | 2,
+    "VOLUME_NOT_STARTED": LEVEL_ERR | TYPE_VOLUME | 1,
+    "BRICK_OFFLINE": LEVEL_WARN | TYPE_BRICK | 0,
+    "BRICK_STATE_INFERRED": LEVEL_WARN | TYPE_BRICK | 1,
+    "HEAL_PENDING": LEVEL_WARN | TYPE_HEAL | 0,
+    "SPLIT_BRAIN": LEVEL_ERR | TYPE_HEAL | 1,
+    "HEAL_UNKNOWN": LEVEL_WARN | TYPE_HEAL | 2,
+    "QUORUM_LOST": LEVEL_ERR | TYPE_QUORUM | 0,
+    "NO_NODE_MAY_FAIL": LEVEL_WARN | TYPE_QUORUM | 2,
+    "QUORUM_WOULD_BREAK": LEVEL_ERR | TYPE_QUORUM | 3,
+    "SR_NOT_ATTACHED": LEVEL_WARN | TYPE_SR | 0,
+}
+LOW_FREE_PERCENT = 10.0
+
+
+def _error(key, message, **params):
+    d = dict(params)
+    d.update({"code": ERROR_CODES[key], "error": key, "message": message,
+              "level": "error" if ERROR_CODES[key] & LEVEL_ERR else "warning"})
+    return d
+
+
+def health_errors(entry):
+    # type: (dict) -> list
+    """The errors of one sr_health entry, each with its stable code, worst conditions first."""
+    errors = []
+    if entry.get("verdict") == UNKNOWN:
+        return [_error("GLUSTERD_UNREACHABLE", entry.get("reason") or "no verdict")]
+    if entry.get("status") and entry["status"] != "Started":
+        errors.append(_error("VOLUME_NOT_STARTED", "volume %s is %s" % (entry["volume"], entry["status"]),
+                             name=entry["volume"], status=entry["status"]))
+    if entry.get("split_brain"):
+        errors.append(_error("SPLIT_BRAIN", "%d file(s) in split-brain" % entry["split_brain"],
+                             entries=entry["split_brain"]))
+    sq = entry.get("server_quorum")
+    if (sq is not None and not sq["met"]) or "quorum lost" in (entry.get("reason") or ""):
+        errors.append(_error("QUORUM_LOST", entry["reason"]))
+    for p in entry.get("peers", []):
+        if p["host"] != "localhost" and not p["connected"]:
+            errors.append(_error("NODE_NOT_ONLINE", "storage node %s is not connected" % p["host"],
+                                 name=p["host"], status="DISCONNECTED"))
+    for host in entry.get("unreachable", []):
+        if not any(p["host"] == host and not p["connected"] for p in entry.get("peers", [])):
+            errors.append(_error("NODE_NOT_ONLINE", "storage node %s does not answer from this host" % host,
+                                 name=host, status="UNREACHABLE"))
+    for b in entry.get("bricks", []):
+        if not b["online"]:
+            errors.append(_error("BRICK_OFFLINE", "brick %s is offline" % b["name"], brick=b["name"],
+                                 node=b["host"]))
+        elif b.get("size_total") and b.get("size_free") is not None:
+            if b["size_free"] * 100.0 / b["size_total"] < LOW_FREE_PERCENT:
+                errors.append(_error("STORAGE_POOL_LOW_FREE_SIZE", "brick %s has under %d %% free"
+                                     % (b["name"], LOW_FREE_PERCENT), name=b["name"], threshold=LOW_FREE_PERCENT))
+        elif entry.get("brick_state") == BRICK_STATE_STATUS:
+            errors.append(_error("STORAGE_POOL_UNKNOWN_FREE_SIZE", "brick %s reports no size" % b["name"],
+                                 name=b["name"]))
+    if entry.get("brick_state") not in (None, BRICK_STATE_STATUS):
+        errors.append(_error("BRICK_STATE_INFERRED", entry["brick_state"]))
+    if entry.get("heal_pending"):
+        errors.append(_error("HEAL_PENDING", "%d entries waiting for self-heal" % entry["heal_pending"],
+                             entries=entry["heal_pending"]))
+    if entry.get("heal_pending") is None:
+        errors.append(_error("HEAL_UNKNOWN", "heal and split-brain counts: %s" % entry.get("heal", HEAL_UNKNOWN)))
+    if entry.get("may_fail") == 0 and not any(e["error"] == "QUORUM_LOST" for e in errors):
+        errors.append(_error("NO_NODE_MAY_FAIL", "one more storage node down stops I/O"))
+    for h in entry.get("hosts", []):
+        if not h["attached"]:
+            errors.append(_error("SR_NOT_ATTACHED", "the SR is not attached on %s" % h["name"], host=h["name"]))
+    return errors
+
+
+def health_entry(entry):
+    """One SR in XOSTOR's shape: ``nodes`` (storage node -> ONLINE | DISCONNECTED | UNREACHABLE),
+    ``storage-pools`` (node -> its bricks with free-size / capacity), ``errors``; plus XOSAN's own
+    verdict, reason and bricks."""
+    nodes = {}
+    down = set(entry.get("unreachable", []))
+    for p in entry.get("peers", []):
+        if p["host"] != "localhost":
+            nodes[p["host"]] = "ONLINE" if p["connected"] else "DISCONNECTED"
+    for b in entry.get("bricks", []):
+        nodes.setdefault(b["host"], "ONLINE")
+    for host in down:
+        if nodes.get(host) != "DISCONNECTED":
+            nodes[host] = "UNREACHABLE"
+    pools = {}
+    for b in entry.get("bricks", []):
+        pools.setdefault(b["host"], []).append({
+            "name": b["name"], "arbiter": b["arbiter"], "online": b["online"],
+            "free-size": b["size_free"] if b["size_free"] is not None else -1,
+            "capacity": b["size_total"] if b["size_total"] is not None else -1,
+            "heal-pending": b["heal_pending"], "split-brain": b["split_brain"]})
+    return {"uuid": entry["uuid"], "name": entry["name"], "volume": entry.get("volume"),
+            "asked": entry.get("asked"), "verdict": entry["verdict"], "reason": entry["reason"],
+            "may_fail": entry.get("may_fail"), "heal": entry.get("heal"),
+            "nodes": nodes, "storage-pools": pools, "hosts": entry.get("hosts", []),
+            "errors": health_errors(entry)}
+
+
+HEALTH_ARGS = ("sr",)
+
+
+def _only(args, allowed, fn):
+    unknown = sorted(k for k in args if k not in allowed)
+    if unknown:
+        raise InvalidValue(unknown[0], "%s does not take the argument %s" % (fn, devconfig.shown(unknown[0])),
+                           hint="its arguments are: %s" % (", ".join(allowed) or "none"))
+
+
+def health_report(args, api, here=None, cli_factory=None, reach=None):
+    # type: (dict, object, str, object, object) -> dict
+    """``fn=health [args:sr=UUID]``: every XOSAN SR (or the one asked) in XOSTOR's shape."""
+    _only(args, HEALTH_ARGS, "health")
+    report = status_report(api, here, cli_factory, reach)
+    srs = report["srs"]
+    wanted = (args.get("sr") or "").strip()
+    if wanted:
+        srs = [s for s in srs if s["uuid"] == wanted]
+        if not srs:
+            raise InvalidValue("sr", "no SR of type xosan has uuid %s" % wanted,
+                               hint="xe sr-list type=xosan lists them")
+    entries = [health_entry(s) for s in srs]
+    if wanted:
+        return entries[0]
+    return {"host": report["host"], "srs": entries,
+            "errors": [dict(e, sr=s["uuid"]) for s in entries for e in s["errors"]]}
+
+
+# -- may this host go down (rolling reboot / update)? -----------------------------------------
+
+REBOOT_ARGS = ("host", "nodes")
+
+
+def storage_nodes_of(api, host_uuid, volume):
+    """The storage addresses of ``host_uuid``'s storage VMs of deployment ``volume``, from XAPI."""
+    out = []
+    for rec in api.VM.get_all_records().values():
+        oc = rec.get("other_config") or {}
+        if rec.get("is_a_template") or oc.get(TAG_DEPLOYMENT) != volume or oc.get(TAG_HOST) != host_uuid:
+            continue
+        ip = (rec.get("xenstore_data") or {}).get(XS_ADDRESS)
+        if ip:
+            out.append(ip)
+    return out
+
+
+def reboot_report(args, api, here=None, cli_factory=None, reach=None):
+    # type: (dict, object, str, object, object) -> dict
+    """``fn=can_reboot [args:host=UUID] [args:nodes=IP,...]``: whether ``host`` (default: this one)
+    may go down now, per XOSAN SR, with every reason it may not (xosan/gluster/downtime.py).
+    From dom0 the heal counts are unknown (module doc), so on a pool with bricks this answers
+    ok=false with HEAL_UNKNOWN: it never says yes on a guess; ``xosan check-reboot`` has the counts."""
+    _only(args, REBOOT_ARGS, "can_reboot")
+    here = here or this_host_uuid()
+    target = (args.get("host") or "").strip() or here
+    hosts = api.host.get_all_records()
+    by_uuid = dict((rec["uuid"], rec) for rec in hosts.values())
+    if target not in by_uuid:
+        by_name = [rec for rec in hosts.values() if rec.get("name_label") == target]
+        if len(by_name) != 1:
+            raise InvalidValue("host", "no single host of this pool has uuid or name %s" % target,
+                               hint="xe host-list lists them")
+        target = by_name[0]["uuid"]
+    given = [n.strip() for n in (args.get("nodes") or "").split(",") if n.strip()]
+    pbds = api.PBD.get_all_records()
+    items = []
+    for rec in sorted(api.SR.get_all_records().values(), key=lambda r: (r.get("name_label", ""), r["uuid"])):
+        if rec.get("type") != SR_TYPE:
+            continue
+        entry, h = sr_health_and_verdict(rec, pbds, hosts, here, cli_factory, reach)
+        nodes = given or storage_nodes_of(api, target, entry.get("volume"))
+        item = {"uuid": entry["uuid"], "name": entry["name"], "volume": entry.get("volume"), "nodes": nodes}
+        if h is None:
+            item["refusals"] = [_error("GLUSTERD_UNREACHABLE", entry["reason"])]
+        elif not downtime.holds_bricks(h, nodes):
+            item["refusals"] = []
+            item["note"] = ("this host holds no brick of the volume" if nodes else
+                            "this host has no storage VM of deployment %s (found by its XAPI tags); for a "
+                            "volume xosan did not deploy, pass args:nodes=<its brick addresses>" % entry.get("volume"))
+        else:
+            item["refusals"] = [_error(r.key, r.message, **r.params)
+                                for r in downtime.refusals(h, nodes, heal_source=entry.get("heal"))]
+        item["ok"] = not item["refusals"]
+        items.append(item)
+    bad = [i for i in items if not i["ok"]]
+    reason = "; ".join("%s: %s" % (i["name"], "; ".join(r["message"] for r in i["refusals"])) for i in bad)
+    return {"host": {"uuid": target, "name": by_uuid[target].get("name_label")}, "ok": not bad,
+            "reason": reason or ("no XOSAN SR depends on this host's storage" if items else "no SR of type xosan"),
+            "srs": items}
 
 
 # -- the functions xapi calls: (session, args) -> string ---------------------------------------
@@ -302,4 +537,12 @@ def probe(session, args):
     return _json(probe_report(args, session.xenapi))
 
 
-FUNCTIONS = {"status": status, "check": check, "probe": probe}
+def health_fn(session, args):
+    return _json(health_report(args, session.xenapi))
+
+
+def can_reboot(session, args):
+    return _json(reboot_report(args, session.xenapi))
+
+
+FUNCTIONS = {"status": status, "check": check, "probe": probe, "health": health_fn, "can_reboot": can_reboot}

@@ -6,6 +6,8 @@ import sys
 from xosan import __version__
 from xosan.cli import deploy as cli_deploy
 from xosan.cli import operate as cli_operate
+from xosan.cli import rolling as cli_rolling
+from xosan.cli import tune as cli_tune
 from xosan.errors import XosanError
 
 
@@ -17,6 +19,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli_deploy.register(sub)
     cli_operate.register(sub)
+    cli_rolling.register(sub)
+    cli_tune.register(sub)
     return parser
 
 

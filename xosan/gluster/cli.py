@@ -26,6 +26,8 @@ from xosan.gluster.parse import (
     parse_peer_status,
     parse_pool_list,
     parse_rebalance_status,
+    parse_volume_clients,
+    parse_volume_get,
     parse_volume_info,
     parse_volume_list,
     parse_volume_status,
@@ -182,6 +184,21 @@ class GlusterCLI(object):
     def heal_info(self, volume, split_brain=False):
         args = ["volume", "heal", volume, "info"] + (["split-brain"] if split_brain else [])
         return self.query(args, parse_heal_info, "heal info")
+
+    def volume_get(self, volume, option="all"):
+        # type: (str, str) -> dict
+        """{option: OptionValue} of ``volume`` as glusterd has it now, defaults included."""
+        try:
+            return self.query(["volume", "get", volume, option], parse_volume_get, "volume get")
+        except GlusterError as exc:
+            if not isinstance(exc, ServerUnreachable) and "does not exist" in exc.message:
+                raise VolumeNotFound("volume %r does not exist on %s" % (volume, self.where()))
+            raise
+
+    def volume_clients(self, volume):
+        # type: (str) -> list
+        """[BrickClients]: who each brick process counts connected (also answers over --remote-host)."""
+        return self.query(["volume", "status", volume, "clients"], parse_volume_clients, "volume status clients")
 
     def rebalance_status(self, volume):
         # type: (str) -> RebalanceStatus

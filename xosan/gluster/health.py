@@ -6,7 +6,16 @@ not healthy, the one-line reason. What "safe" means is GlusterFS's quorum rules
 (xosan/gluster/quorum.py, shared with the planner): client quorum per replica or
 disperse set and, when the volume enforces it, server quorum over the trusted pool
 as the glusterd that answered sees it.
+
+A node that comes back is not redundant yet when its brick is "online": until every
+client has reconnected to the brick (glusterd says so only in ``volume status VOL
+clients``) and the self-heal daemons have copied what changed meanwhile, one more
+failure can stop I/O or leave no good copy of the newest data (issue 13 item 6). So
+"healthy" needs both: every brick's clients the same as its set's other bricks', and
+heal info answered by every brick with 0 entries.
 """
+
+import time
 
 from xosan.errors import GlusterError
 from xosan.gluster import quorum
@@ -14,16 +23,26 @@ from xosan.gluster.parse import PEER_IN_CLUSTER, Peer
 
 HEALTHY, DEGRADED, AT_RISK = "healthy", "degraded", "at-risk"
 EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, AT_RISK: 2}
+HEAL_CONNECTED = "Connected"  # heal info's status of a brick it could ask
+# A client caught connecting (a glfsheal run reaches the bricks one after the other) must not pass
+# for one that is not reconnecting: a gap counts only when a second look this much later has it too.
+CLIENTS_RECHECK = 1.0
 
 
 class BrickHealth(object):
-    def __init__(self, brick, online, size_total=None, size_free=None, heal_pending=None, split_brain=None):
+    def __init__(self, brick, online, size_total=None, size_free=None, heal_pending=None, split_brain=None,
+                 heal_status=None, clients=None):
         self.brick = brick  # gluster.Brick from volume info
         self.online = online
         self.size_total = size_total
         self.size_free = size_free
         self.heal_pending = heal_pending
         self.split_brain = split_brain
+        # heal info's word for the brick ("Connected", "Transport endpoint is not connected", ...);
+        # None when heal info was not asked or did not answer.
+        self.heal_status = heal_status
+        # addresses of the machines connected to the brick (volume status clients); None: unknown
+        self.clients = None if clients is None else set(clients)
 
     name = property(lambda self: self.brick.name)
     host = property(lambda self: self.brick.host)
@@ -32,7 +51,9 @@ class BrickHealth(object):
     def as_dict(self):
         return {"name": self.name, "host": self.host, "arbiter": self.is_arbiter, "online": self.online,
                 "size_total": self.size_total, "size_free": self.size_free,
-                "heal_pending": self.heal_pending, "split_brain": self.split_brain}
+                "heal_pending": self.heal_pending, "split_brain": self.split_brain,
+                "heal_status": self.heal_status,
+                "clients": None if self.clients is None else sorted(self.clients)}
 
 
 class VolumeHealth(object):
@@ -159,6 +180,51 @@ def nodes_may_fail(info, bricks, limit=3, peers=None):
     return _LiveQuorum(info, bricks, peers).may_fail(limit)
 
 
+def missing_clients(info, rows):
+    # type: (object, list) -> set
+    """{(client address, brick index)}: a client connected to some online brick of a set but not
+    to this online brick of the same set. ``rows`` are (online, addresses or None) in volume info's
+    brick order. Every AFR or EC client (a FUSE mount, a self-heal daemon) connects to every brick of
+    every set, so a gap is a client that has not (re)connected yet: it writes to the set without
+    that brick and marks it stale again."""
+    size = info.disperse or info.replica or 1
+    missing = set()
+    for start in range(0, len(rows), size):
+        known = [(start + i, addrs) for i, (online, addrs) in enumerate(rows[start:start + size])
+                 if online and addrs is not None]
+        if len(known) < 2:
+            continue
+        for client in set().union(*[a for _, a in known]):
+            missing.update((client, i) for i, a in known if client not in a)
+    return missing
+
+
+def _client_reason(bricks, missing):
+    by_brick = {}
+    for client, i in missing:
+        by_brick.setdefault(i, []).append(client)
+    parts = []
+    for i in sorted(by_brick):
+        clients = sorted(by_brick[i])
+        parts.append("%s not (re)connected to brick %s" % (
+            ("client %s" % clients[0]) if len(clients) == 1 else "%d clients (%s)" % (len(clients), ", ".join(clients)),
+            bricks[i].name))
+    return "; ".join(parts) + " (connected to the other bricks of its set: the brick is not used by them yet)"
+
+
+def _behind(info, bricks):
+    """Indices of bricks that heal info shows behind: online, 0 entries of their own, while another
+    brick of their set lists entries to heal (heal info lists a file under the bricks that hold the
+    good copy and blame the others)."""
+    size = info.disperse or info.replica or 1
+    behind = []
+    for start in range(0, len(bricks), size):
+        group = list(enumerate(bricks[start:start + size], start))
+        if any(b.heal_pending for _, b in group):
+            behind += [i for i, b in group if b.online and b.heal_pending == 0]
+    return behind
+
+
 def _capacity(info, sets):
     total = free = 0
     for group in sets:
@@ -187,6 +253,8 @@ def assess(info, peers, bricks):
     down = [b for b in bricks if not b.online]
     heal = sum(b.heal_pending or 0 for b in bricks)
     split = sum(b.split_brain or 0 for b in bricks)
+    missing = missing_clients(info, [(b.online, b.clients) for b in bricks])
+    unheard = [b for b in bricks if b.online and b.heal_status not in (None, HEAL_CONNECTED)]
     total, free = _capacity(info, sets)
     writable = bool(info.started) and (sq is None or sq["met"]) and min(tolerances) >= 0
     if not info.started:
@@ -213,9 +281,24 @@ def assess(info, peers, bricks):
         reason = "%d peer(s) disconnected (%s): server quorum has %d of %d storage nodes, %d needed; can lose %s " \
                  "more storage node(s)" % (len(live.down), ", ".join(live.down_names()), sq["connected"],
                                            sq["members"], sq["needed"], "no" if may_fail == 0 else may_fail)
-    elif heal:
+    elif missing or unheard or heal:
+        # Back but not redundant yet: what one more failure would leave counts the bricks these
+        # clients do not use, and the copies still behind, as gone.
+        extra = set(i for _, i in missing) | set(_behind(info, bricks))
+        if extra:
+            may_fail = min(may_fail, live.model.may_fail(live.down, live.bricks_down | extra, limit=3))
+        parts = []
+        if missing:
+            parts.append(_client_reason(bricks, missing))
+        if unheard:
+            parts.append("heal info cannot reach brick %s (%s): its heal state is unknown" % (
+                ", ".join(b.name for b in unheard), "; ".join(sorted(set(b.heal_status for b in unheard)))))
+        if heal:
+            behind = _behind(info, bricks)
+            parts.append("heal of %d entries pending%s; until then a node failure may stop I/O" % (
+                heal, (" (brick %s behind)" % ", ".join(bricks[i].name for i in behind)) if behind else ""))
         verdict = DEGRADED
-        reason = "%d entries waiting for self-heal; until then a node failure may stop I/O" % heal
+        reason = "%s; can lose %s more storage node(s)" % ("; ".join(parts), "no" if may_fail == 0 else may_fail)
     else:
         verdict, reason = HEALTHY, "all %d bricks online, nothing to heal; can lose %d storage node(s)" % (
             len(bricks), may_fail)
@@ -233,32 +316,61 @@ def without_nodes(h, hosts):
              if p.uuid in uuids or any(p.known_as(x) for x in hosts) else p
              for p in h.peers]
     bricks = [BrickHealth(b.brick, b.online and b.host not in hosts, b.size_total, b.size_free,
-                          b.heal_pending, b.split_brain) for b in h.bricks]
+                          b.heal_pending, b.split_brain, b.heal_status, b.clients) for b in h.bricks]
     return assess(h.info, peers, bricks)
 
 
-def collect(cli, volume, with_heal=True):
-    # type: (object, str, bool) -> VolumeHealth
+def _ask_clients(ask, info, volume, online, sleep):
+    """{brick name: addresses} from ``volume status clients``, asked again after CLIENTS_RECHECK when
+    a gap shows; a gap seen only once is taken for a client still connecting and filled in."""
+    def look():
+        answer = dict((c.name, c.addresses) for c in ask(volume))
+        rows = [(online.get(b.name, False), answer.get(b.name)) for b in info.bricks]
+        return answer, missing_clients(info, rows)
+
+    answer, gaps = look()
+    if gaps:
+        sleep(CLIENTS_RECHECK)
+        answer, again = look()
+        for client, i in again - gaps:
+            answer.setdefault(info.bricks[i].name, set()).add(client)
+    return answer
+
+
+def collect(cli, volume, with_heal=True, sleep=time.sleep):
+    # type: (object, str, bool, object) -> VolumeHealth
     """Ask glusterd (through ``cli``, a GlusterCLI) and assess. ``with_heal=False`` skips the heal
-    queries (quorum checks on the attach path do not need them, and dom0 cannot run them)."""
+    and client queries (quorum checks on the attach path do not need them, and dom0 cannot run heal
+    info). A ``cli`` without ``volume_clients`` (the host plugin's one-shot remote asker) leaves
+    the clients unknown: the verdict then cannot see a client that has not reconnected."""
     [info] = cli.volume_info(volume)
     peers = cli.pool_list()
     status = {}
-    heal, split = {}, {}
+    heal, split, heal_status, clients = {}, {}, {}, {}
     if info.started:
         bricks_status, _ = cli.volume_status(volume, detail=True)
         status = dict((b.name, b) for b in bricks_status)
         try:
             if with_heal:
-                heal = dict((e.brick, e.entries) for e in cli.heal_info(volume))
+                entries = cli.heal_info(volume)
+                heal = dict((e.brick, e.entries) for e in entries)
+                heal_status = dict((e.brick, e.status) for e in entries)
                 split = dict((e.brick, e.entries) for e in cli.heal_info(volume, split_brain=True))
         except GlusterError:
             pass  # heal info needs the self-heal daemon; its absence shows as unknown counts
+        ask = getattr(cli, "volume_clients", None)
+        if with_heal and ask is not None:
+            online = dict((name, st.online) for name, st in status.items())
+            try:
+                clients = _ask_clients(ask, info, volume, online, sleep)
+            except GlusterError:
+                clients = {}  # unknown, as for a CLI that cannot ask
     bricks = []
     for b in info.bricks:
         st = status.get(b.name)
         bricks.append(BrickHealth(b, bool(st and st.online), st.size_total if st else None,
-                                  st.size_free if st else None, heal.get(b.name), split.get(b.name)))
+                                  st.size_free if st else None, heal.get(b.name), split.get(b.name),
+                                  heal_status.get(b.name), clients.get(b.name)))
     return assess(info, peers, bricks)
 
 
@@ -282,12 +394,14 @@ def render(h):
                                   "kept" if h.server_quorum["met"] else "LOST", h.server_quorum["connected"],
                                   h.server_quorum["members"], h.server_quorum["needed"])),
              "Bricks:",
-             "  %-44s %-7s %-7s %10s %10s %5s %5s" % ("brick", "role", "state", "size", "free", "heal", "split")]
+             "  %-44s %-7s %-7s %10s %10s %5s %5s %7s" % ("brick", "role", "state", "size", "free", "heal", "split",
+                                                          "clients")]
     for b in h.bricks:
-        lines.append("  %-44s %-7s %-7s %10s %10s %5s %5s" % (
+        lines.append("  %-44s %-7s %-7s %10s %10s %5s %5s %7s" % (
             b.name[-44:], "arbiter" if b.is_arbiter else "data", "online" if b.online else "DOWN",
             human_size(b.size_total), human_size(b.size_free),
             "?" if b.heal_pending is None else b.heal_pending,
-            "?" if b.split_brain is None else b.split_brain))
+            "?" if b.split_brain is None else b.split_brain,
+            "?" if b.clients is None else len(b.clients)))
     lines.append("Capacity: %s usable, %s free" % (human_size(h.usable_total), human_size(h.usable_free)))
     return "\n".join(lines)

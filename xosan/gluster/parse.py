@@ -213,6 +213,47 @@ def parse_heal_info(text):
     return result
 
 
+class BrickClients(object):
+    """One brick of ``volume status VOL clients``: the clients connected to it, as the brick
+    process itself counts them. ``clients`` are "address:port" strings, one per connection (a
+    FUSE mount, a self-heal daemon, a glfsheal run...), so one machine may appear several times."""
+
+    def __init__(self, host, path, online, clients, pid=None, port=None):
+        self.host = host
+        self.path = path
+        self.online = online
+        self.clients = list(clients)
+        self.pid = pid
+        self.port = port
+
+    @property
+    def name(self):
+        return "%s:%s" % (self.host, self.path)
+
+    @property
+    def addresses(self):
+        """The machines with at least one connection to this brick (ports dropped: a client
+        process connects to each brick from a different port)."""
+        return set(c.rpartition(":")[0] or c for c in self.clients)
+
+
+def parse_volume_clients(text):
+    # type: (str) -> list
+    """``volume status VOL clients --xml``: per brick, who is connected. The only place glusterd
+    shows whether a client reconnected to a brick that came back (its own volume status says
+    "online" as soon as the brick process runs). Offline bricks are listed without clients."""
+    root = parse_cli_output(text, "volume status clients")
+    result = []
+    for node in root.iter("node"):
+        if node.findtext("hostname") in ("Self-heal Daemon", "NFS Server", "Quota Daemon"):
+            continue
+        clients = [(c.findtext("hostname") or "").strip() for c in node.findall("clientsStatus/client")]
+        result.append(BrickClients(node.findtext("hostname"), node.findtext("path"),
+                                   node.findtext("status") == "1", [c for c in clients if c],
+                                   pid=_int(node.findtext("pid"), None), port=_int(node.findtext("port"), None)))
+    return result
+
+
 class RebalanceNode(object):
     """One node's rebalance daemon as ``rebalance status`` reports it (``files``: moved so far)."""
 
@@ -267,6 +308,40 @@ def parse_rebalance_status(text):
                            skipped=_int(n.findtext("skipped"), 0), node_id=n.findtext("id"))
              for n in root.iter("node")]
     return RebalanceStatus(nodes, root.findtext("volRebalance/task-id"))
+
+
+class OptionValue(object):
+    """One line of ``volume get VOL all``: the value in force and whether nobody set it (glusterd
+    marks its own defaults "(DEFAULT)"), which tells a tuned volume from an untouched one."""
+
+    def __init__(self, name, value, default=False):
+        self.name = name
+        self.value = value
+        self.default = default
+
+    def __repr__(self):
+        return "OptionValue(%r, %r%s)" % (self.name, self.value, ", default" if self.default else "")
+
+
+DEFAULT_MARK = "(DEFAULT)"
+
+
+def parse_volume_get(text):
+    # type: (str) -> dict
+    """``volume get VOL all --xml`` (or one option): {option name: OptionValue}. The cluster-wide
+    options (cluster.server-quorum-ratio, ...) are in the answer too."""
+    root = parse_cli_output(text, "volume get")
+    options = {}
+    for opt in root.iter("Opt"):
+        name = (opt.findtext("Option") or "").strip()
+        if not name or name in options:
+            continue
+        value = (opt.findtext("Value") or "").strip()
+        default = value.endswith(DEFAULT_MARK)
+        if default:
+            value = value[:-len(DEFAULT_MARK)].strip()
+        options[name] = OptionValue(name, value, default)
+    return options
 
 
 def _int(text, default):

@@ -11,7 +11,7 @@ from xosan import gluster
 from xosan.errors import DeployError, GlusterError, XosanError
 from xosan.gluster import health
 from xosan.gluster.options import volume_set_commands
-from xosan.pool import storage_vm
+from xosan.pool import storage_vm, tune
 from xosan.pool.inventory import address_of
 
 # A GlusterCLI for the day-2 commands, which include a heal info of a large volume.
@@ -147,8 +147,10 @@ class Cluster(object):
             self.access.target(address).run(["mkdir", "-p", path])
         return ["%s:%s" % (address, path) for address in addresses]
 
-    def create_volume(self, p, first, layout):
-        """The volume of ``layout`` (unless it exists), its options, started, its bricks online."""
+    def create_volume(self, p, first, layout, access=None, allowed=None):
+        """The volume of ``layout`` (unless it exists), its options, started, its bricks online.
+        ``access`` (an AccessList) and ``allowed`` (its addresses): set before the start, so the
+        volume never serves a stranger, and set again on a re-run that finds it missing."""
         volume = self.volume
         if volume not in first.volume_list():
             for b in layout.bricks:
@@ -156,10 +158,16 @@ class Cluster(object):
             first.volume_create(volume, layout.brick_args(lambda b: storage_vm.brick_dir(volume, b.subdir)),
                                 layout.create_args, force=layout.force)
             p.info("created: %s" % " ".join(layout.create_args))
-        for _, _, target, option, value in volume_set_commands(volume):
+        # thread counts sized from the cores that run them: the storage VMs exist by now
+        c = tune.cores(self.inventory)
+        p.info("thread options sized for %d storage VM vCPUs (%s), %d dom0 cores (%s)"
+               % (c.storage_vcpus, c.storage_source, c.dom0_cores, c.dom0_source))
+        for _, _, target, option, value in volume_set_commands(volume, c.storage_vcpus, c.dom0_cores):
             first.volume_set(target, option, value)
         for option, value, _ in layout.volume_options:
             first.volume_set(volume, option, value)
+        if access is not None:
+            access.enforce(p, first, allowed, self.access, access.running_vm_addresses())
         [info] = first.volume_info(volume)
         if not info.started:
             first.volume_start(volume)

@@ -18,6 +18,7 @@ from xosan.errors import DeployError, XosanError  # noqa: F401  (DeployError: ra
 from xosan.gluster import health
 from xosan.pool import planner, xo
 from xosan.pool.access import NodeAccess
+from xosan.pool.allow import AccessList, allowed
 from xosan.pool.cluster import Cluster
 from xosan.pool.inventory import GiB, Inventory, address_of, brick_bytes
 from xosan.pool.network import StorageNetwork
@@ -52,6 +53,7 @@ class Deployment(object):
         self.vms = StorageVMs(xapi, self.inventory, self.access, manifest, self.network, ssh_timeout)
         self.cluster = Cluster(self.access, self.inventory, self.id)
         self.sr = PoolSR(xapi, self.inventory, manifest.sr_name, manifest.volume)
+        self.allow = AccessList(xapi, self.inventory, self.id, witness=manifest.witness)
 
     def mine(self, cls):
         return self.inventory.mine(cls)
@@ -86,6 +88,7 @@ class Deployment(object):
         if self.m.witness:
             lines.append("  %-20s witness    %-15s (arbiter bricks only)" % ("witness", self.m.witness))
         lines.append(layout.describe())
+        lines.append(self._access_plan(hosts))
         if self.m.vm.image:
             lines.append("Storage VM template %r from %s (imported once per pool)" % (self.m.vm.template,
                                                                                    self.m.vm.image))
@@ -107,6 +110,10 @@ class Deployment(object):
         self.vms.template(p, hosts[0])
         p.step("storage network")
         net = self.network.ensure(p)
+        # before the storage VMs: the storage VMs' sshd takes logins only from the storage network, so
+        # this dom0 (the deployer) needs its address there; and the volume's access list names every dom0
+        p.step("dom0 addresses on the storage network")
+        self.network.dom0_addresses(p, net, dict((h.ref, h.dom0_address) for h in hosts))
         p.step("storage VMs on %d hosts" % len(hosts))
         self.vms.provision(p, hosts, net)
         p.step("waiting for the storage VMs over SSH")
@@ -115,14 +122,24 @@ class Deployment(object):
         p.step("trusted storage pool")
         first = self.cluster.form(p, [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else []))
         p.step("volume %s" % self.m.volume)
-        self.cluster.create_volume(p, first, layout)
-        p.step("dom0 addresses on the storage network")
-        self.network.dom0_addresses(p, net, dict((h.ref, h.dom0_address) for h in hosts))
+        self.cluster.create_volume(p, first, layout, self.allow, self.allow.wanted(net))
         p.step("SR %r" % self.m.sr_name)
         sr = self.sr.ensure(p, [node.address for node in layout.all_nodes])
         # what Xen Orchestra 5 reads for a type-xosan SR, so that its Remove removes this deployment
         xo.sync(self.x, self.id)
         return sr, first
+
+    def _access_plan(self, hosts):
+        vms = self.allow.vm_addresses()
+        planned = allowed([h.vm_address for h in hosts] + vms,
+                          [h.dom0_address for h in hosts] + [rec.get("IP") for _, rec in self.mine("PIF")],
+                          self.m.witness)
+        if not vms:
+            return self.allow.plan_line(planned)
+        try:  # a re-run: say what the existing volume allows now
+            return self.allow.plan_line(planned, self.cluster.any_cli())
+        except XosanError as exc:
+            return self.allow.plan_line(planned) + " (the existing volume's list is unknown: %s)" % exc
 
     def _witness_reachable(self):
         if self.m.witness and not self.access.target(self.m.witness).reachable(timeout=10):

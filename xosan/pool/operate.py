@@ -10,7 +10,8 @@ import time
 
 from xosan.errors import XosanError
 from xosan.gluster import health
-from xosan.pool import xo
+from xosan.pool import firewall, xo
+from xosan.pool.allow import AUTH_ALLOW
 from xosan.pool.inventory import brick_bytes
 from xosan.pool.progress import Progress
 from xosan.pool.storage_vms import Placement
@@ -32,6 +33,7 @@ class Operations(object):
         self.vms = deployment.vms
         self.cluster = deployment.cluster
         self.sr = deployment.sr
+        self.allow = deployment.allow
         self._rollback = deployment.rollback
         self.out = deployment.out if out is None else out
 
@@ -54,15 +56,25 @@ class Operations(object):
         sr_ref, sr = self.inventory.local_sr(ref, rec, self.storage.sr)
         return Placement(ref, rec, sr_ref, address, brick_bytes(self.storage, host_name, sr, wanted=wanted))
 
-    def _add_storage_vms(self, p, placements):
-        """Started storage VMs for ``placements``, and the SR mountable on every host."""
+    def _add_storage_vms(self, p, placements, gone=()):
+        """Started storage VMs for ``placements``, the SR mountable on every host, and the volume's
+        access list following: the new storage VMs and dom0s in (before they peer or mount),
+        ``gone`` (a replaced storage VM's address) out."""
         net = self.network.ensure(p)
         self.vms.provision(p, placements, net)
         self.network.dom0_addresses(p, net)  # a host new to the pool has none on the storage network yet
+        new = [pl.vm_address for pl in placements]
+        wanted = self.allow.wanted(net, gone)
+        # through the nodes already in the pool: the new ones are still booting (_wait_started)
+        self.allow.enforce(p, self.cluster.any_cli(exclude=new + list(gone)), wanted, self.access,
+                           self.allow.running_vm_addresses(exclude=new + list(gone)))
+        return wanted
 
-    def _wait_started(self, p, placements):
-        """Until the new storage VMs answer over SSH and their glusterd answers too."""
+    def _wait_started(self, p, placements, allowed):
+        """Until the new storage VMs answer over SSH and their glusterd answers too; then their packet
+        filter, ``allowed`` (the access list), before they peer."""
         self.vms.wait_reachable(p, [(pl.name, pl.vm_address) for pl in placements])
+        firewall.enforce(p, self.access, [pl.vm_address for pl in placements], allowed)
         self.cluster.wait_glusterd(p, [pl.vm_address for pl in placements])
 
     # -- maintenance ------------------------------------------------------------------------------
@@ -109,6 +121,8 @@ class Operations(object):
             self.vms.start(vm, host)
         p.step("wait for %s over SSH" % ip)
         self.vms.wait_reachable(p, [(host_name, ip)])
+        # the list may have changed while it was down, and a boot may have lost its filter
+        firewall.enforce(p, self.access, [ip], self.allow.wanted(self.network.ensure(p)))
         self.cluster.wait_glusterd(p, [ip])
         self.cluster.wait_joined(p, self.cluster.any_cli(), [ip])
         p.step("wait for self-heal")
@@ -131,7 +145,8 @@ class Operations(object):
                                "or --force to replace it anyway")
         new_ip = self.network.free_vm_address(self._used_addresses())
         steps = ["destroy the dead storage VM %r and its disk (if the host still knows them)" % rec["name_label"],
-                 "create a storage VM on %s with address %s" % (new_name, new_ip),
+                 "create a storage VM on %s with address %s; %s: add %s (and %s's dom0 if it has no "
+                 "storage address yet), remove %s" % (new_name, new_ip, AUTH_ALLOW, new_ip, new_name, old_ip),
                  "add it to the trusted pool",
                  "replace-brick %s -> %s" % (", ".join(b.name for b in mine),
                                              ", ".join(_moved(b.name, new_ip) for b in mine)),
@@ -148,10 +163,10 @@ class Operations(object):
         p.step(steps[1])
         # placed after the destroy: on the same host, the dead VM's disk frees the space for the new one
         placement = self._placement(new_name, new_ip, wanted=size)
-        self._add_storage_vms(p, [placement])
+        allowed = self._add_storage_vms(p, [placement], gone=[old_ip])
         xo.sync(self.x, self.id)  # Xen Orchestra's node list names the new storage VM
         p.step(steps[2])
-        self._wait_started(p, [placement])
+        self._wait_started(p, [placement], allowed)
         cli = self.cluster.any_cli(exclude=[old_ip, new_ip])
         self.cluster.join(p, cli, new_ip, exclude=[old_ip])
         p.step(steps[3])
@@ -167,6 +182,9 @@ class Operations(object):
             self.cluster.wait_bricks(p, cli, new_bricks)
         p.step(steps[4])
         cli.peer_detach(old_ip, force=True)
+        # glusterd's replace-brick appends every peer, the dead one too, to auth.allow (for its own
+        # temporary mount) and leaves it there: put the list back
+        self.allow.enforce(p, cli, allowed)
         p.step(steps[5])
         return self.cluster.wait_heal(p, heal_timeout)
 
@@ -184,7 +202,8 @@ class Operations(object):
             raise Refused("the volume is not healthy (%s)" % h.reason, hint="Fix it before growing the volume")
         if _two_hosts_and_arbiter(info) and len(new_names) == 1:
             arb = info.bricks[2]
-            return "convert", ["create a storage VM on %s" % new_names[0],
+            return "convert", ["create a storage VM on %s; %s: add its address and its dom0's" % (
+                                   new_names[0], AUTH_ALLOW),
                                "remove the arbiter brick %s that shares a host with a data brick" % arb.name,
                                "add an arbiter brick on %s: replica 2 + arbiter on 3 hosts, any one may fail"
                                % new_names[0],
@@ -195,7 +214,8 @@ class Operations(object):
                 info.type, set_size, len(new_names)),
                 hint="Add %d hosts at once (xosan add-host A B C), so no replica set has two bricks on one host"
                      % set_size)
-        return "set", ["create a storage VM on each of %s" % ", ".join(new_names),
+        return "set", ["create a storage VM on each of %s; %s: add their addresses and their dom0s'" % (
+                           ", ".join(new_names), AUTH_ALLOW),
                        "add-brick one new %s set of %d bricks (same roles as the first set)" % (
                            "disperse" if info.disperse else "replica", set_size),
                        "start a rebalance and follow it"]
@@ -214,9 +234,9 @@ class Operations(object):
             ip = self.network.free_vm_address(used)
             used.add(ip)
             placements.append(self._placement(name, ip, wanted=size))
-        self._add_storage_vms(p, placements)
+        allowed = self._add_storage_vms(p, placements)
         xo.sync(self.x, self.id)
-        self._wait_started(p, placements)
+        self._wait_started(p, placements, allowed)
         for pl in placements:
             self.cluster.join(p, cli, pl.vm_address)
         new_bricks = self.cluster.brick_dirs([pl.vm_address for pl in placements],
@@ -226,6 +246,7 @@ class Operations(object):
             cli.remove_brick_force(self.id, [info.bricks[2].name], replica=2)
             p.step(steps[2])
             cli.add_brick(self.id, new_bricks, replica=3, arbiter=1)
+            self.allow.enforce(p, cli, allowed)  # add-brick may leave its peers appended (as replace-brick)
             self.cluster.wait_bricks(p, cli, new_bricks)
             p.step(steps[3])
             # the 2-host exception (server quorum off) no longer applies with three nodes
@@ -236,6 +257,7 @@ class Operations(object):
             cli.add_brick(self.id, new_bricks)
         else:
             cli.add_brick(self.id, new_bricks, replica=info.replica, arbiter=1 if info.arbiter else 0)
+        self.allow.enforce(p, cli, allowed)
         self.cluster.wait_bricks(p, cli, new_bricks)  # a rebalance needs every brick up
         p.step(steps[2])
         cli.rebalance_start(self.id)

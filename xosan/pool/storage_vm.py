@@ -9,6 +9,8 @@ same XAPI call that creates the VM (a config drive would need an extra VDI per
 VM and an ISO builder in dom0).
 """
 
+from xosan import facts
+
 BRICK_ROOT = "/srv/xosan/brick"
 
 # Added to glusterd's own volfile (/etc/glusterfs/glusterd.vol) in every storage VM.
@@ -30,7 +32,8 @@ def glusterd_vol(stock_text):
         raise ValueError("glusterd.vol has no end-volume line")
     return head + lines + sep + tail
 
-XS_PREFIX = "vm-data/xosan/"
+
+XS_PREFIX = facts.XS_PREFIX
 # xenstore_data keys (without the "vm-data/xosan/" prefix) and what they carry.
 XS_KEYS = {
     "hostname": "the VM's host name",
@@ -41,6 +44,10 @@ XS_KEYS = {
     "authorized-key": "the deployment's SSH public key, for root",
     "host-key": "the VM's SSH host private key (ed25519, base64), so dom0 can pin it",
     "deployment": "the XOSAN deployment id",
+    # sshd lets root in from these ranges only; without the key, from the storage network (ip/prefix),
+    # where the deployer and every dom0 have an address. For a deployer that reaches the storage
+    # network through its gateway.
+    "ssh-from": "IPv4 ranges root may log in from over SSH, comma separated CIDRs (optional)",
 }
 
 

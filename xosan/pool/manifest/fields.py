@@ -14,7 +14,20 @@ from xosan.pool.manifest.sizes import format_size, size_value
 from xosan.pool.manifest.values import LIST, MAP, SCALAR
 from xosan.pool.manifest.wording import Wording, capitalized
 
-_INTEGER = re.compile(r"^[0-9]+$")
+_INTEGER = re.compile(r"[0-9]+\Z")
+# Longer than any setting (a path included): refused before any rule reads it, so that no
+# message quotes a pasted megabyte and no number is built from thousands of digits (Python
+# 3.11 refuses int() of more than 4300 digits with a ValueError, not our error).
+MAX_TEXT = 4096
+_DIGITS = 18  # more significant digits than that: out of every range a key has
+
+
+def cut(text, limit=60):
+    # type: (str, int) -> str
+    """A bad value as a message quotes it: whole when short, else its start and its length."""
+    if len(text) <= limit:
+        return text
+    return "%s... (%d characters)" % (text[:limit], len(text))
 
 
 class Fields(object):
@@ -94,26 +107,31 @@ class Fields(object):
         if value.kind != SCALAR:
             self.fail(key, "takes one value, not a %s" % ("list" if value.kind == LIST else "section"),
                       "write e.g. %s" % self.words.example(key))
-        return value.data.strip()
+        text = value.data.strip()
+        if len(text) > MAX_TEXT:
+            self.fail(key, "is `%s...`: %d characters, more than any setting takes (%d)" % (
+                text[:40], len(text), MAX_TEXT), "write e.g. %s" % self.words.example(key))
+        return text
 
     def choice(self, key, default, choices):
         text = self.text(key, default)
         if text.lower() in choices:
             return text.lower()
         close = difflib.get_close_matches(text.lower(), choices, n=1, cutoff=0.6)
-        self.fail(key, "is `%s`, not one of %s" % (text, ", ".join(choices)),
+        self.fail(key, "is `%s`, not one of %s" % (cut(text), ", ".join(choices)),
                   "write %s" % self.words.setting(key, close[0] if close else default))
 
     def integer(self, key, default, low, high, optional=False):
         text = self.text(key, default if default is None else str(default), optional=optional)
         if text is None:
             return None
-        if _INTEGER.match(text) and low <= int(text) <= high:
-            return int(text)
         if _INTEGER.match(text):
-            problem = "is %s, out of the range %d to %d" % (text, low, high)
+            digits = text.lstrip("0") or "0"
+            if len(digits) <= _DIGITS and low <= int(digits) <= high:
+                return int(digits)
+            problem = "is %s, out of the range %d to %d" % (cut(text), low, high)
         else:
-            problem = "is `%s`, not a whole number from %d to %d" % (text, low, high)
+            problem = "is `%s`, not a whole number from %d to %d" % (cut(text), low, high)
         self.fail(key, problem, "write e.g. %s" % self.words.example(key))
 
     def size(self, key, default, low=None, high=None, allow_all=False):
@@ -128,10 +146,10 @@ class Fields(object):
             self.fail(key, problem[0], hint)
         if result != ALL:
             if low is not None and result < low:
-                self.fail(key, "is %s, below the minimum %s" % (text, format_size(low)),
+                self.fail(key, "is %s, below the minimum %s" % (cut(text), format_size(low)),
                           "write at least %s" % self.words.setting(key, format_size(low)))
             if high is not None and result > high:
-                self.fail(key, "is %s, above the maximum %s" % (text, format_size(high)),
+                self.fail(key, "is %s, above the maximum %s" % (cut(text), format_size(high)),
                           "write at most %s" % self.words.setting(key, format_size(high)))
         return result
 

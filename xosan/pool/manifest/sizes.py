@@ -14,7 +14,14 @@ UNITS = (("T", TiB), ("G", GiB), ("M", MiB), ("K", KiB))
 
 ALL = "all"
 
-_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*(?:([KMGT])(?:I?B)?|(B))?$", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:([KMGT])(?:I?B)?|(B))?\Z", re.IGNORECASE)
+# More digits than any disk has bytes: refused before Fraction() (Python 3.11's int() refuses
+# more than 4300 digits with a ValueError, not a message).
+_MAX_DIGITS = 30
+
+
+def _cut(text, limit=60):
+    return text if len(text) <= limit else "%s... (%d characters)" % (text[:limit], len(text))
 
 
 def size_value(text, allow_all=False):
@@ -30,10 +37,13 @@ def size_value(text, allow_all=False):
     match = _SIZE.match(stripped)
     if not match:
         if re.match(r"^[0-9]+,[0-9]+", stripped):
-            return None, ("is `%s`, not a size" % stripped,
-                          "write the decimals after a dot: %s" % stripped.replace(",", ".", 1))
-        return None, ("is `%s`, not a size" % stripped, example)
+            return None, ("is `%s`, not a size" % _cut(stripped),
+                          "write the decimals after a dot: %s" % _cut(stripped.replace(",", ".", 1)))
+        return None, ("is `%s`, not a size" % _cut(stripped), example)
     number, unit, plain_bytes = match.groups()
+    whole, _, decimals = number.partition(".")
+    if len(whole.lstrip("0")) + len(decimals.rstrip("0")) > _MAX_DIGITS:
+        return None, ("is `%s`, more digits than any size has" % _cut(stripped), example)
     if unit is None and plain_bytes is None:
         return None, ("is `%s`: the unit is missing" % stripped,
                       "write %sG (or K, M, T; powers of 1024)" % number)

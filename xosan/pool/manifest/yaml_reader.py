@@ -48,8 +48,37 @@ _SYNTAX_HINT = ("Check the indentation (spaces only) and put values in quotes wh
                 "`: ` or ` #`, or start with `{`, `[`, `*`, `&`, `!`, `%`, `@` or a backquote")
 
 
+# A manifest nests three levels (section, key, list); PyYAML's composer recurses once per
+# level, so a few thousand `[` ended in RecursionError, a traceback instead of a message.
+MAX_DEPTH = 20
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+         yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _check_depth(text, source):
+    """Refuse nesting deeper than MAX_DEPTH where it happens, with the scanner (no recursion);
+    a syntax error is left to compose, which words it."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line, column = _pos(token.start_mark)
+                    raise ManifestError(None, "the manifest nests lists or sections %d levels deep here"
+                                              % depth,
+                                        "A manifest has sections of `key: value` lines and lists of "
+                                        "names, nothing deeper (examples/xosan.yaml)", source, line, column)
+            elif isinstance(token, _CLOSE):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
 def read(text, source):
     """The raw values of the manifest ``text`` (``source`` names it in errors)."""
+    _check_depth(text, source)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

@@ -1,0 +1,190 @@
+"""The deployment's own certificate authority for GlusterFS TLS.
+
+GlusterFS TLS authenticates both ends with X.509 and authorises clients by the common name of
+their certificate (``auth.ssl-allow``). A public CA would be wrong here: anyone with a
+certificate from it could pass the check. So each deployment makes its own CA, kept next to its
+SSH keys in the state dir (``<state-dir>/tls``, see access.py), signs one certificate per machine
+(storage VM, witness, dom0) and nothing else; revoking everything is removing that folder and
+making a new CA. The openssl command line does the crypto so dom0 (Python 3.6, no
+``cryptography`` package) needs nothing new; a config file of our own is always passed, so the
+result does not depend on the distribution's openssl.cnf (1.0.2 on old dom0s, 3.x here).
+"""
+
+import os
+import re
+import tempfile
+
+from xosan import proc
+from xosan.errors import CommandFailed, XosanError
+
+# Where GlusterFS reads its files under the names it expects (socket.c's defaults are these
+# basenames in /etc/ssl; XOSAN points the volume options at its own folder instead).
+OWN_CERT, PRIVATE_KEY, CA_LIST = "glusterfs.pem", "glusterfs.key", "glusterfs.ca"
+
+CA_DAYS = 3650
+LEAF_DAYS = 825  # what browsers accept for a leaf; rotation is meant to happen well before
+KEY_BITS = 3072
+
+# auth.ssl-allow is a comma-separated list matched with fnmatch: a name must hold no comma,
+# space or glob character, and a CN is at most 64 characters (RFC 5280 ub-common-name).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+_CONFIG = """\
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = unused
+[ ca ]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ leaf ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+class CertError(XosanError):
+    pass
+
+
+def check_name(name):
+    # type: (str) -> str
+    """``name`` if it can be a certificate CN and an auth.ssl-allow entry, else CertError."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CertError("%r cannot be a certificate name" % (name,),
+                        hint="Use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return name
+
+
+class Identity(object):
+    """One machine's certificate and key in the state dir."""
+
+    def __init__(self, name, cert, key, ca):
+        self.name, self.cert, self.key, self.ca = name, cert, key, ca
+
+    def files(self):
+        """{file name GlusterFS reads: content}: what a machine needs, to be put in one folder."""
+        out = {}
+        for fname, path in ((OWN_CERT, self.cert), (PRIVATE_KEY, self.key), (CA_LIST, self.ca)):
+            with open(path) as fh:
+                out[fname] = fh.read()
+        return out
+
+
+class DeploymentCA(object):
+    def __init__(self, tls_dir, deployment_id):
+        self.dir = tls_dir
+        self.id = deployment_id
+        self.ca_cert = os.path.join(tls_dir, "ca.pem")
+        self.ca_key = os.path.join(tls_dir, "ca.key")
+
+    def name_for(self, role, name):
+        # type: (str, str) -> str
+        """The CN of ``role`` ("node", "dom0", "witness") ``name``: the deployment id in it, so two
+        deployments' lists never share a name."""
+        return check_name("xosan-%s-%s-%s" % (self.id, role, re.sub(r"[^A-Za-z0-9._-]", "-", name)))
+
+    def _openssl(self, args, timeout=120):
+        with tempfile.NamedTemporaryFile("w", suffix=".cnf", delete=False) as fh:
+            fh.write(_CONFIG)
+            cfg = fh.name
+        try:
+            return proc.run(["openssl"] + [a if a != "@CONFIG@" else cfg for a in args], timeout=timeout)
+        except CommandFailed as exc:
+            raise CertError("openssl failed in %s: %s" % (self.dir, exc.message))
+        finally:
+            os.unlink(cfg)
+
+    def ensure_ca(self):
+        # type: () -> str
+        """Make the CA once (re-runs keep it: every certificate already out there chains to it)."""
+        if os.path.exists(self.ca_cert) and os.path.exists(self.ca_key):
+            return self.ca_cert
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        key_tmp = self.ca_key + ".tmp"
+        self._openssl(["req", "-config", "@CONFIG@", "-x509", "-new", "-newkey", "rsa:%d" % KEY_BITS,
+                       "-nodes", "-sha256", "-days", str(CA_DAYS), "-extensions", "ca",
+                       "-subj", "/CN=%s" % check_name("xosan-%s-ca" % self.id),
+                       "-keyout", key_tmp, "-out", self.ca_cert + ".tmp"])
+        os.chmod(key_tmp, 0o600)
+        os.rename(key_tmp, self.ca_key)
+        os.rename(self.ca_cert + ".tmp", self.ca_cert)
+        return self.ca_cert
+
+    def identity(self, name):
+        # type: (str) -> Identity
+        base = os.path.join(self.dir, check_name(name))
+        return Identity(name, base + ".pem", base + ".key", self.ca_cert)
+
+    def ensure_identity(self, name, days=LEAF_DAYS):
+        # type: (str, int) -> Identity
+        """The certificate of CN ``name`` signed by the CA, made once."""
+        ident = self.identity(name)
+        if os.path.exists(ident.cert) and os.path.exists(ident.key):
+            return ident
+        self.ensure_ca()
+        csr = ident.cert + ".csr"
+        self._openssl(["req", "-config", "@CONFIG@", "-new", "-newkey", "rsa:%d" % KEY_BITS, "-nodes",
+                       "-sha256", "-subj", "/CN=%s" % name, "-keyout", ident.key + ".tmp", "-out", csr])
+        os.chmod(ident.key + ".tmp", 0o600)
+        serial = "0x" + os.urandom(16).hex()
+        try:
+            self._openssl(["x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+                           "-set_serial", serial, "-sha256", "-days", str(days),
+                           "-extfile", "@CONFIG@", "-extensions", "leaf", "-out", ident.cert + ".tmp"])
+        finally:
+            os.unlink(csr)
+        os.rename(ident.key + ".tmp", ident.key)
+        os.rename(ident.cert + ".tmp", ident.cert)
+        return ident
+
+    def names(self):
+        # type: () -> list
+        """Every CN this CA signed (the files in its folder), sorted: the auth.ssl-allow list."""
+        if not os.path.isdir(self.dir):
+            return []
+        return sorted(f[:-4] for f in os.listdir(self.dir)
+                      if f.endswith(".pem") and f != "ca.pem" and _NAME.match(f[:-4]))
+
+    def verify(self, name):
+        # type: (str) -> None
+        """CertError unless ``name``'s certificate chains to this CA."""
+        self.verify_file(self.identity(name).cert)
+
+    def verify_file(self, cert_path):
+        # type: (str) -> None
+        """CertError unless the certificate at ``cert_path`` chains to this CA (openssl verify): what
+        a brick will check, asked before a machine is given the file."""
+        try:
+            proc.run(["openssl", "verify", "-CAfile", self.ca_cert, cert_path])
+        except CommandFailed as exc:
+            raise CertError("certificate %s does not verify against the CA of %s: %s"
+                            % (cert_path, self.id, exc.message))
+
+    def not_after(self, name):
+        # type: (str) -> str
+        """The certificate's expiry as openssl prints it ("Dec  2 05:00:00 2028 GMT")."""
+        out = proc.run(["openssl", "x509", "-noout", "-enddate", "-in", self.identity(name).cert]).stdout
+        return out.strip().split("=", 1)[1]
+
+
+def install(identity, dest_dir):
+    # type: (Identity, str) -> dict
+    """Write ``identity``'s three files in ``dest_dir`` (the key 0600), atomically one by one; return
+    {file name: path}. Where a machine keeps them is the caller's (see xosan/gluster/tls.py)."""
+    os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+    paths = {}
+    for fname, content in sorted(identity.files().items()):
+        path = os.path.join(dest_dir, fname)
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if fname == PRIVATE_KEY else 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(content)
+        os.rename(tmp, path)
+        paths[fname] = path
+    return paths
