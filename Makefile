@@ -38,9 +38,16 @@ test36: $(V36)/.ok check36
 test3: $(V3)/.ok
 	$(V3)/bin/python -m pytest -ra -m "not slow" $(PYTEST_ARGS) tests
 
-# Both Pythons side by side (tests/both_pythons.sh; their labs never share names or addresses), then the
-# appliance built if absent and booted under qemu (~4-7 min). test36/test3 run one Python alone.
-test: test-py appliance-test
+# Both Pythons side by side (tests/both_pythons.sh; their labs never share names or addresses) and, beside
+# them, the appliance built if absent and booted under qemu (appliance-test; its log is printed at the end).
+# The three share nothing: the appliance test's VM talks only to a forwarded 127.0.0.1 port.
+# test36/test3 run one Python alone.
+test: $(V36)/.ok $(V3)/.ok
+	@mkdir -p build/test-logs; rc=0; \
+	  $(MAKE) --no-print-directory appliance-test >build/test-logs/appliance.log 2>&1 & app=$$!; \
+	  $(MAKE) --no-print-directory test-py || rc=1; \
+	  if wait $$app; then a=passed; else a=FAILED; rc=1; fi; \
+	  echo "================ appliance-test: $$a ================"; cat build/test-logs/appliance.log; exit $$rc
 
 test-py: $(V36)/.ok $(V3)/.ok check36
 	bash tests/both_pythons.sh $(V36) $(V3) $(PYTEST_ARGS)
@@ -81,8 +88,13 @@ bench: deps $(V3)/.ok $(V36)/.ok
 CHAOS_CYCLES ?= 21
 # Builds its own lab (id ch1, 10.250.240.0/24); about 7 min. Arguments: CHAOS_CYCLES, CHAOS_OUTAGE, CHAOS_ARGS.
 CHAOS_OUTAGE ?= 8
+# Then bench/daytwo.py (~7 min, labs xy3/xy6 on 10.250.90-91): the same writer through maintenance enter/exit
+# of every host, a storage VM rebooted during another's maintenance, replace-host, and add-host of a whole
+# replica set plus rebalance on 6 hosts. Both parts always run; either failing fails the target.
+DAYTWO_ARGS ?=
 chaos: deps $(V3)/.ok
-	$(V3)/bin/python bench/chaos.py --cycles $(CHAOS_CYCLES) --outage $(CHAOS_OUTAGE) $(CHAOS_ARGS)
+	@rc=0; $(V3)/bin/python bench/chaos.py --cycles $(CHAOS_CYCLES) --outage $(CHAOS_OUTAGE) $(CHAOS_ARGS) || rc=1; \
+	  $(V3)/bin/python bench/daytwo.py $(DAYTWO_ARGS) || rc=1; exit $$rc
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -6,13 +6,12 @@ import json
 import os
 import re
 import subprocess
-import xml.dom.minidom
 
 import pytest
 
 from xosan.errors import ConfigError, InvalidValue, MissingKey
 from xosan.sr import devconfig
-from xosan_lab.dom0 import NO_SM_DIR, dom0_python, real_sm_dir
+from xosan_lab.dom0 import NO_SM_DIR, dom0_python, real_sm_dir, sm_error_codes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOOD = {"server": "10.0.50.11,10.0.50.12,10.0.50.13", "volume": "xosan", "attach-timeout": "45"}
@@ -89,17 +88,6 @@ print(json.dumps({"info": info, "outcomes": outcomes}))
 """
 
 
-def _sm_codes(sm_dir):
-    """name -> (code, description) from the framework's own XE_SR_ERRORCODES.xml."""
-    doc = xml.dom.minidom.parse(os.path.join(sm_dir, "XE_SR_ERRORCODES.xml"))
-    codes = {}
-    for node in doc.getElementsByTagName("code"):
-        field = dict((c.tagName, c.firstChild.data.strip()) for c in node.childNodes
-                     if c.nodeType == c.ELEMENT_NODE and c.firstChild is not None)
-        codes[field["name"]] = (int(field["value"]), field["description"])
-    return codes
-
-
 @pytest.fixture(scope="module")
 def sm_view():
     sm_dir = real_sm_dir()
@@ -113,7 +101,7 @@ def sm_view():
                          stderr=subprocess.PIPE, universal_newlines=True, env=env, timeout=120, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     view = json.loads(res.stdout)
-    view["codes"] = _sm_codes(sm_dir)
+    view["codes"] = sm_error_codes(sm_dir)
     view["configuration"] = dict((c["key"], c["description"]) for c in view["info"]["configuration"])
     return view
 

@@ -59,25 +59,33 @@ class FakeGlusterd(object):
     def __init__(self, **answers):
         self.answers = {"volume info": "volume-info.xml", "pool list": "pool-list.xml",
                         "volume status": "volume-status-detail.xml", "volume list": "volume-list.xml",
-                        "volume heal": "heal-info.xml"}
+                        "volume heal": "heal-info.xml", "system:: getspec": "getspec-xosan.vol",
+                        "volume status clients": "volume-status-clients.xml",
+                        "glfsheal": "heal-info.xml", "glfsheal split-brain-info": "heal-info-split-brain.xml"}
         self.answers.update(dict((k.replace("_", " "), v) for k, v in answers.items()))
         self.broken = set()  # hosts whose glusterd does not answer
         self.asked = []
 
     def __call__(self, cmd, timeout=None, check=True):
+        if cmd[0].endswith("/glfsheal"):  # run here, on the volfile fetched from glusterd
+            with open(cmd[cmd.index("volfile-path") + 1]) as fh:
+                assert fh.read() == data("getspec-xosan.vol")
+            what = "glfsheal" + (" split-brain-info" if "split-brain-info" in cmd else "")
+            self.asked.append(("here", what))
+            return subprocess.CompletedProcess(cmd, 0, data(self.answers[what]), "")
         host = next(a.split("=", 1)[1] for a in cmd if a.startswith("--remote-host="))
         args = [a for a in cmd[1:] if not a.startswith("--")]
-        what = " ".join(args[:2])
+        what = " ".join(args[:2]) + (" clients" if args[-1:] == ["clients"] else "")
         self.asked.append((host, what))
         if host in self.broken:
             return subprocess.CompletedProcess(cmd, 1, "", "Connection failed. Please check if gluster "
                                                            "daemon is operational.\n")
         answer = self.answers[what]
-        text = data(answer) if answer.endswith(".xml") else answer
+        text = data(answer) if answer.endswith((".xml", ".vol")) else answer
         return subprocess.CompletedProcess(cmd, 0, text, "")
 
     def factory(self, host):
-        return gluster.GlusterCLI(runner=self, remote_host=host, timeout=5)
+        return gluster.GlusterCLI(runner=self, remote_host=host, timeout=5, glfsheal="/usr/sbin/glfsheal")
 
     def queries(self):
         return [w for _, w in self.asked]
@@ -140,7 +148,7 @@ def test_status_of_a_healthy_volume():
     glusterd = FakeGlusterd()
     r = report(glusterd=glusterd)
     assert r["host"] == {"name": "lab-host-1", "uuid": "host-uuid-1"}
-    assert r["heal"] == "unknown over --remote-host"
+    assert r["heal"] == plugin.HEAL_SOURCE
     [sr] = r["srs"]  # the lvm SR is not ours
     assert (sr["uuid"], sr["name"], sr["volume"]) == (SR_UUID, "XOSAN", "xosan")
     # device-config servers, then the cluster's list remembered in sm-config
@@ -149,15 +157,18 @@ def test_status_of_a_healthy_volume():
     assert sr["brick_state"] == "volume status"
     assert [b["online"] for b in sr["bricks"]] == [True, True, True]
     assert [b["arbiter"] for b in sr["bricks"]] == [False, False, True]
-    assert all(b["size_total"] > 0 and b["heal_pending"] is None and b["split_brain"] is None
+    assert all(b["size_total"] > 0 and b["heal_pending"] == 0 and b["split_brain"] == 0
                for b in sr["bricks"])
-    assert sr["heal_pending"] is None and sr["split_brain"] is None and sr["heal"] == "unknown over --remote-host"
+    assert sr["heal_pending"] == 0 and sr["split_brain"] == 0 and sr["heal"] == plugin.HEAL_SOURCE
     assert 0 < sr["capacity"]["free"] <= sr["capacity"]["total"]
     assert len(sr["peers"]) == 3 and all(p["connected"] for p in sr["peers"])
     assert sr["hosts"] == [{"name": "lab-host-%d" % i, "uuid": "host-uuid-%d" % i, "attached": True}
                            for i in (1, 2, 3)]
-    # read-only queries only, one glusterd, and no heal info (it cannot work from dom0)
-    assert set(glusterd.asked) == {(N1, "volume info"), (N1, "pool list"), (N1, "volume status")}
+    # read-only queries only, one glusterd; heal info is glfsheal here on the volfile fetched once
+    assert set(glusterd.asked) == {(N1, "volume info"), (N1, "pool list"), (N1, "volume status"),
+                                   (N1, "volume status clients"), (N1, "system:: getspec"),
+                                   ("here", "glfsheal"), ("here", "glfsheal split-brain-info")}
+    assert glusterd.asked.count((N1, "system:: getspec")) == 1
     json.loads(json.dumps(r))
 
 
@@ -346,7 +357,7 @@ def test_host_call_plugin_through_the_xenapi_client(sim_pool):
     host = sim.hosts[1]
     out = json.loads(x.api.host.call_plugin(host, "xosan", "status", {}))
     assert out == {"host": {"name": "lab-host-2", "uuid": sim.db["host"][host]["uuid"]},
-                   "heal": "unknown over --remote-host", "srs": []}
+                   "heal": plugin.HEAL_SOURCE, "srs": []}
     # an SR whose storage nodes never answer (a loopback address nothing listens on: the tests talk
     # to nothing off this machine): unknown, attached nowhere
     sr = sim.add("SR", {"name_label": "XOSAN", "type": "xosan", "PBDs": [], "sm_config": {}})
@@ -394,7 +405,8 @@ def test_plugin_on_a_deployed_pool(pool):
         [s] = out["srs"]
         assert s["uuid"] == sr_uuid and s["volume"] == "xosan"
         assert s["verdict"] == "healthy", s["reason"]
-        assert s["brick_state"] == "volume status" and s["heal"] == "unknown over --remote-host"
+        assert s["brick_state"] == "volume status" and s["heal"] == plugin.HEAL_SOURCE
+        assert s["heal_pending"] == 0 and s["split_brain"] == 0
         assert [h["attached"] for h in s["hosts"]] == [True, True, True]
         assert sorted(h["name"] for h in s["hosts"]) == ["lab-host-1", "lab-host-2", "lab-host-3"]
         assert len(s["bricks"]) == 3 and all(b["online"] for b in s["bricks"])

@@ -6,6 +6,7 @@ only the transport is canned (test_plugin's FakeGlusterd, test_health's FakeCLI)
 itself runs through the lab's XAPI simulator and the real XenAPI client at the end."""
 
 import json
+import os
 
 import pytest
 from test_health import FakeCLI
@@ -57,19 +58,49 @@ def test_health_of_a_healthy_volume_in_xostor_shape():
     assert sorted(r["storage-pools"]) == [N1, N2, N3]
     [arb] = r["storage-pools"][N3]
     assert arb["arbiter"] and arb["capacity"] > 0 and 0 <= arb["free-size"] <= arb["capacity"]
-    # brick states are known; heal counts are not from dom0, and the answer says so instead of 0
-    assert codes(r) == ["HEAL_UNKNOWN"]
-    [e] = r["errors"]
-    assert e["code"] == 0x1070002 and e["level"] == "warning" and "--remote-host" in e["message"]
+    # brick states and heal counts are known from dom0 (glfsheal here on the fetched volfile)
+    assert codes(r) == [] and r["heal"] == plugin.HEAL_SOURCE
+    assert all(b["heal-pending"] == 0 and b["split-brain"] == 0 for p in r["storage-pools"].values() for b in p)
     json.loads(json.dumps(r))
 
 
+class NoGlfsheal(FakeGlusterd):
+    """A dom0 where glfsheal is not installed (the real lookup, over paths that do not exist)."""
+
+    def factory(self, host):
+        from xosan import gluster
+        return gluster.GlusterCLI(runner=self, remote_host=host, timeout=5)
+
+
+def test_without_glfsheal_heal_is_unknown_with_the_reason(monkeypatch):
+    from xosan.gluster import cli as gcli
+    monkeypatch.setattr(gcli, "GLFSHEAL_PATHS", ("/nonexistent/sbin/glfsheal",))
+    glusterd = NoGlfsheal()
+    r = health({"sr": SR_UUID}, glusterd=glusterd)
+    assert r["verdict"] == "healthy" and codes(r) == ["HEAL_UNKNOWN"]
+    [e] = r["errors"]
+    assert e["code"] == 0x1070002 and e["level"] == "warning"
+    assert "glfsheal is not installed" in e["message"] and "/nonexistent/sbin/glfsheal" in e["message"]
+    assert r["heal"].startswith("unknown: glfsheal is not installed")
+    assert ("here", "glfsheal") not in glusterd.asked
+
+
+def test_glfsheal_that_reaches_no_brick_is_unknown_with_its_words():
+    # captured: glfsheal with a volfile whose bricks do not answer says it could not fetch the volfile
+    r = health({"sr": SR_UUID}, glusterd=FakeGlusterd(glfsheal="glfsheal-info-no-brick.xml"))
+    assert codes(r) == ["HEAL_UNKNOWN"]
+    assert "Not able to fetch volfile" in r["errors"][0]["message"]
+    assert "no brick of the volume answered" in r["errors"][0]["message"]
+
+
 def test_health_with_a_node_down_lists_node_brick_and_margin():
-    glusterd = FakeGlusterd(pool_list="pool-list-node-down.xml", volume_status="volume-status-node-down.xml")
+    glusterd = FakeGlusterd(pool_list="pool-list-node-down.xml", volume_status="volume-status-node-down.xml",
+                            glfsheal="heal-info-node-down.xml", glfsheal_split_brain_info="heal-info-node-down.xml")
     r = health({"sr": SR_UUID}, glusterd=glusterd, reach=Reach(N3))
     assert r["verdict"] == "degraded"
     assert r["nodes"][N3] == "DISCONNECTED" and r["nodes"][N1] == "ONLINE"
-    assert codes(r) == ["NODE_NOT_ONLINE", "BRICK_OFFLINE", "HEAL_UNKNOWN", "NO_NODE_MAY_FAIL"]
+    # the down brick's count is unknown, the others' are known (0): no HEAL_UNKNOWN
+    assert codes(r) == ["NODE_NOT_ONLINE", "BRICK_OFFLINE", "NO_NODE_MAY_FAIL"]
     node = r["errors"][0]
     assert (node["name"], node["status"], node["code"]) == (N3, "DISCONNECTED", 0x1020000)
     assert r["errors"][1]["node"] == N3 and r["errors"][1]["brick"].startswith(N3 + ":")
@@ -91,7 +122,8 @@ def test_health_when_no_node_answers_is_one_unreachable_error():
 
 
 def test_health_of_every_sr_and_bad_arguments():
-    r = health(api=pool_api(extra_srs=[("Other", "other-uuid")]))
+    r = health(api=pool_api(extra_srs=[("Other", "other-uuid")]),
+               glusterd=FakeGlusterd(glfsheal="glfsheal-info-no-brick.xml"))
     assert [s["uuid"] for s in r["srs"]] == ["other-uuid", SR_UUID]  # by name: Other, XOSAN
     assert set(e["sr"] for e in r["errors"]) == {SR_UUID, "other-uuid"}
     with pytest.raises(InvalidValue, match="no SR of type xosan has uuid nope"):
@@ -190,13 +222,48 @@ def can_reboot(args, glusterd=None, reach=None):
                                 reach=reach or Reach())
 
 
-def test_can_reboot_from_dom0_refuses_on_unknown_heal_and_finds_the_node():
+def test_can_reboot_from_dom0_says_yes_on_a_healthy_volume_and_finds_the_node():
     r = can_reboot({"host": "lab-host-2"})
-    assert r["host"] == {"uuid": "host-uuid-2", "name": "lab-host-2"} and r["ok"] is False
+    assert r["host"] == {"uuid": "host-uuid-2", "name": "lab-host-2"} and r["ok"] is True, r
     [sr] = r["srs"]
-    assert sr["nodes"] == [N2] and [e["error"] for e in sr["refusals"]] == ["HEAL_UNKNOWN"]
-    assert sr["refusals"][0]["code"] == 0x1070002 and "xosan check-reboot" not in r["reason"]
-    assert "heal state unknown" in r["reason"]
+    assert sr["nodes"] == [N2] and sr["refusals"] == []
+
+
+def test_can_reboot_from_dom0_refuses_on_unknown_heal_with_the_reason(monkeypatch):
+    from xosan.gluster import cli as gcli
+    monkeypatch.setattr(gcli, "GLFSHEAL_PATHS", ("/nonexistent/sbin/glfsheal",))
+    r = can_reboot({"host": "lab-host-2"}, glusterd=NoGlfsheal())
+    [sr] = r["srs"]
+    assert r["ok"] is False and [e["error"] for e in sr["refusals"]] == ["HEAL_UNKNOWN"]
+    assert sr["refusals"][0]["code"] == 0x1070002
+    assert "heal state unknown" in r["reason"] and "glfsheal is not installed" in r["reason"]
+
+
+def lab_capture_as_78(name):
+    """A glfsheal answer captured on the xq lab (10.251.95.x, bricks /srv/xosan/brick/xosan), its brick
+    names rewritten to those of the captured volume info (10.250.78.x, /tmp/labcap/nI/...)."""
+    from test_plugin import data
+    text = data(name)
+    for i in (1, 2, 3):
+        text = text.replace("10.251.95.1%d:/srv/xosan/brick/xosan" % i, "10.250.78.1%d:/tmp/labcap/n%d/brick/xosan"
+                            % (i, i))
+    return text
+
+
+def test_can_reboot_from_dom0_refuses_while_heals_are_pending(tmp_path):
+    # node 2 killed, 7 entries written meanwhile (captured); glusterd already lists its brick online
+    for name in ("glfsheal-info-node-killed.xml", "glfsheal-split-brain-info-node-killed.xml"):
+        (tmp_path / name).write_text(lab_capture_as_78(name))
+    # (absolute names: test_plugin's data() joins them to its folder, and an absolute one wins)
+    glusterd = FakeGlusterd(glfsheal=str(tmp_path / "glfsheal-info-node-killed.xml"),
+                            glfsheal_split_brain_info=str(tmp_path / "glfsheal-split-brain-info-node-killed.xml"))
+    r = can_reboot({"host": "lab-host-1"}, glusterd=glusterd)
+    [sr] = r["srs"]
+    got = dict((e["error"], e) for e in sr["refusals"])
+    assert r["ok"] is False and sorted(got) == ["HEAL_PENDING", "HEAL_UNKNOWN"], r
+    assert got["HEAL_PENDING"]["entries"] == 14 and got["HEAL_PENDING"]["nodes"] == [N1, N3]
+    assert got["HEAL_UNKNOWN"]["bricks"] == [N2 + ":/tmp/labcap/n2/brick/xosan"]
+    assert "Transport endpoint is not connected" in got["HEAL_UNKNOWN"]["message"]
 
 
 def test_can_reboot_with_a_node_down_says_quorum_would_break():
@@ -262,7 +329,7 @@ def test_check_reboot_cli_exit_codes(monkeypatch, capsys):
 
     monkeypatch.setattr(cli_rolling.common, "load_manifest", lambda args: None)
     monkeypatch.setattr(cli_rolling.common, "connect", lambda m: X())
-    monkeypatch.setattr(cli_rolling, "Deployment", lambda x, m, state_dir: None)
+    monkeypatch.setattr(cli_rolling.common, "Deployment", lambda x, m, state_dir: None)
     state = {"h": verdict()}
     monkeypatch.setattr(cli_rolling, "Operations", lambda d: FakeOps(state["h"]))
     FakeOps.id = "xosan"
@@ -312,15 +379,15 @@ def test_rolling_reboot_check_on_a_deployed_pool(pool50, capsys):
     capsys.readouterr()
     assert main.main(["check-reboot", "--host", "lab-host-2"] + pool.cli_args()) == 0
     assert "lab-host-2 may go down now" in capsys.readouterr().out
-    # from dom0 (the plugin) they are not, and it refuses rather than guess
+    # from dom0 (the plugin) too: glfsheal runs there on the volfile fetched from glusterd
     x = Xapi.connect(pool.server.url, "root", "xosan")
     host = sorted(x.api.host.get_all(), key=x.api.host.get_name_label)[0]
     r = json.loads(x.api.host.call_plugin(host, "xosan", "can_reboot", {"host": "lab-host-2"}))
     [sr] = r["srs"]
-    assert r["ok"] is False and [e["error"] for e in sr["refusals"]] == ["HEAL_UNKNOWN"], r
+    assert r["ok"] is True and sr["refusals"] == [], r
     assert sr["nodes"] == [pool.node_of("lab-host-2").ip]
     h = json.loads(x.api.host.call_plugin(host, "xosan", "health", {}))
-    assert [e["error"] for e in h["errors"]] == ["HEAL_UNKNOWN"] and h["srs"][0]["verdict"] == "healthy"
+    assert h["errors"] == [] and h["srs"][0]["verdict"] == "healthy" and h["srs"][0]["heal"] == plugin.HEAL_SOURCE
 
     # lab-host-2's storage VM is down (its host rebooting): no other host may go now
     ops.maintenance_enter("lab-host-2")
@@ -336,3 +403,105 @@ def test_rolling_reboot_check_on_a_deployed_pool(pool50, capsys):
     c = rolling.check_reboot(pool.ops(), "lab-host-1")
     assert c.ok, c.refusals
     x.logout()
+
+
+# -- heal info from dom0: glfsheal here on the volfile glusterd hands out (xosan/gluster/cli.py) -------
+
+class HealRunner(object):
+    """The transport of a --remote-host GlusterCLI: ``system:: getspec`` and glfsheal answered with what
+    they printed on the xq lab; the volfile file glfsheal is given is checked while it exists."""
+
+    def __init__(self, heal="glfsheal-info-healthy.xml", split="glfsheal-split-brain-info-healthy.xml",
+                 getspec=None, raise_=None):
+        from test_plugin import data
+        self.data = data
+        self.heal, self.split, self.getspec, self.raise_ = heal, split, getspec, raise_
+        self.argvs, self.volfiles = [], []
+
+    def __call__(self, cmd, timeout=None, check=True):
+        import subprocess
+        self.argvs.append(list(cmd))
+        if "getspec" in cmd:
+            if self.getspec is not None:
+                return subprocess.CompletedProcess(cmd, *self.getspec)
+            return subprocess.CompletedProcess(cmd, 0, self.data("getspec-xosan.vol"), "")
+        if self.raise_ is not None:
+            raise self.raise_
+        path = cmd[cmd.index("volfile-path") + 1]
+        self.volfiles.append(path)
+        with open(path) as fh:
+            assert fh.read() == self.data("getspec-xosan.vol")
+        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+        return subprocess.CompletedProcess(cmd, 0, self.data(self.split if "split-brain-info" in cmd else self.heal),
+                                           "")
+
+
+def remote(runner, glfsheal="/usr/sbin/glfsheal"):
+    from xosan import gluster
+    return gluster.GlusterCLI(runner=runner, remote_host="10.251.95.11", timeout=5, glfsheal=glfsheal)
+
+
+def test_heal_info_over_remote_host_runs_glfsheal_here_on_the_fetched_volfile():
+    runner = HealRunner()
+    entries = remote(runner).heal_info("xosan")
+    assert [(e.brick, e.status, e.entries) for e in entries] == [
+        ("10.251.95.1%d:/srv/xosan/brick/xosan" % i, "Connected", 0) for i in (1, 2, 3)]
+    assert runner.argvs == [
+        ["gluster", "--mode=script", "--remote-host=10.251.95.11", "system::", "getspec", "xosan"],
+        ["/usr/sbin/glfsheal", "xosan", "--xml", "--nolog", "volfile-path", runner.volfiles[0]]]
+    assert not os.path.exists(runner.volfiles[0])  # the temporary volfile is gone
+    remote(runner).heal_info("xosan", split_brain=True)
+    assert runner.argvs[-1][:3] == ["/usr/sbin/glfsheal", "xosan", "split-brain-info"]
+
+
+def test_glfsheal_counts_of_a_killed_data_node():
+    runner = HealRunner(heal="glfsheal-info-node-killed.xml", split="glfsheal-split-brain-info-node-killed.xml")
+    cli = remote(runner)
+    volfile = cli.volfile("xosan")
+    heal = cli.heal_info_from_volfile("xosan", volfile)
+    assert [(e.entries, e.connected) for e in heal] == [(7, True), (None, False), (7, True)]
+    assert heal[1].status == "Transport endpoint is not connected"
+    split = cli.heal_info_from_volfile("xosan", volfile, split_brain=True)
+    assert [e.entries for e in split] == [0, None, 0]
+    assert all(not os.path.exists(p) for p in runner.volfiles)
+
+
+def test_glfsheal_failures_are_gluster_errors_and_leave_no_volfile():
+    from xosan.errors import CommandTimeout, GlusterError
+    runner = HealRunner(raise_=CommandTimeout(["glfsheal"], None, message="glfsheal did not finish"))
+    with pytest.raises(GlusterError, match="did not finish within 20 s"):
+        remote(runner).heal_info("xosan")
+    import glob
+    import tempfile
+    assert not glob.glob(os.path.join(tempfile.gettempdir(), "xosan-xosan-*.vol"))
+    # no volfile from glusterd (what getspec of a missing volume gives, measured: rc 1, no output): a
+    # clear error before glfsheal runs
+    runner = HealRunner(getspec=(1, "", ""))
+    with pytest.raises(GlusterError, match="getspec xosan on 10.251.95.11 gave no volfile: rc 1, no output"):
+        remote(runner).heal_info("xosan")
+    runner = HealRunner(getspec=(1, "", "Connection failed. Please check if gluster daemon is operational.\n"))
+    with pytest.raises(GlusterError, match="cannot be reached"):
+        remote(runner).heal_info("xosan")
+    assert all("glfsheal" not in a[0] for a in runner.argvs)
+
+
+def test_glfsheal_missing_is_a_clear_error(monkeypatch):
+    from xosan.errors import GlusterError
+    from xosan.gluster import cli as gcli
+    monkeypatch.setattr(gcli, "GLFSHEAL_PATHS", ("/nonexistent/a/glfsheal", "/nonexistent/b/glfsheal"))
+    with pytest.raises(GlusterError) as err:
+        remote(HealRunner(), glfsheal=None).heal_info("xosan")
+    assert "glfsheal is not installed" in err.value.message and "glusterfs-server" in err.value.hint
+
+
+def test_remote_glusterd_fetches_the_volfile_once_and_asks_clients_briefly():
+    runner = HealRunner()
+    r = plugin.RemoteGlusterd(remote(runner))
+    r.heal_info("xosan")
+    r.heal_info("xosan", split_brain=True)
+    assert [a[3:5] for a in runner.argvs].count(["system::", "getspec"]) == 1
+    assert r.heal_asked and r.heal_error is None
+    glusterd = FakeGlusterd()
+    clients = plugin.RemoteGlusterd(glusterd.factory(N1)).volume_clients("xosan")
+    assert glusterd.asked == [(N1, "volume status clients")] and len(clients) == 3
+    assert all(c.clients for c in clients)

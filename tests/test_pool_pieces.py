@@ -44,3 +44,53 @@ def test_a_dom0_without_a_planned_address_skips_the_gateway_and_the_witness():
     assert n._free_dom0_address({"10.0.50.101"}) == "10.0.50.104"
     with pytest.raises(DeployError):
         network("10.0.50.0/25")._free_dom0_address(set("10.0.50.%d" % i for i in range(101, 127)))
+
+
+# -- a failed rebalance is started again, a bounded number of times ----------------------------------
+
+class _RebalancingCLI(object):
+    """Answers ``rebalance status`` from a script of per-node states; records each ``rebalance start``."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.starts = 0
+
+    def rebalance_status(self, volume):
+        from xosan.gluster.parse import RebalanceNode, RebalanceStatus
+        states = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return RebalanceStatus([RebalanceNode("10.0.50.%d" % (11 + i), s) for i, s in enumerate(states)])
+
+    def rebalance_start(self, volume):
+        self.starts += 1
+
+
+class _Lines(object):
+    def __init__(self):
+        self.lines = []
+
+    def info(self, text):
+        self.lines.append(text)
+
+
+def _cluster(monkeypatch):
+    from xosan.pool.cluster import Cluster
+    c = Cluster(None, None, "xosan")
+    monkeypatch.setattr(c, "wait_heal", lambda p, timeout: "healed")
+    return c
+
+
+def test_a_rebalance_that_failed_on_a_node_is_started_again_and_finishes(monkeypatch):
+    cli = _RebalancingCLI([["in progress", "failed", "completed"], ["in progress"] * 3, ["completed"] * 3])
+    p = _Lines()
+    assert _cluster(monkeypatch).wait_rebalance(p, cli, 60, sleep=lambda s: None) == "healed"
+    assert cli.starts == 1
+    assert "rebalance failed on 10.0.50.12; starting it again (files already moved stay moved)" in p.lines
+
+
+def test_a_rebalance_failing_every_time_fails_add_host_naming_the_node(monkeypatch):
+    cli = _RebalancingCLI([["completed", "failed", "completed"]])
+    with pytest.raises(XosanError) as err:
+        _cluster(monkeypatch).wait_rebalance(_Lines(), cli, 60, restarts=2, sleep=lambda s: None)
+    assert cli.starts == 2
+    assert str(err.value).startswith("rebalance failed on 10.0.50.12; see the rebalance log in those storage VMs "
+                                     "(/var/log/glusterfs/xosan-rebalance.log)")

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import subprocess
-import xml.dom.minidom
 import xmlrpc.client
 
 import pytest
@@ -34,7 +33,7 @@ from xosan.pool import manifest
 from xosan.pool.manifest import fields as manifest_fields
 from xosan.pool.manifest import yaml_reader as manifest_yaml
 from xosan.sr import devconfig
-from xosan_lab.dom0 import NO_SM_DIR, dom0_python, real_sm_dir
+from xosan_lab.dom0 import NO_SM_DIR, dom0_python, real_sm_dir, sm_error_codes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -266,23 +265,12 @@ for line in sys.stdin:
 """
 
 
-def sm_codes(sm_dir):
-    """name -> (code, description), from the framework's own XE_SR_ERRORCODES.xml."""
-    doc = xml.dom.minidom.parse(os.path.join(sm_dir, "XE_SR_ERRORCODES.xml"))
-    codes = {}
-    for node in doc.getElementsByTagName("code"):
-        field = dict((c.tagName, c.firstChild.data.strip()) for c in node.childNodes
-                     if c.nodeType == c.ELEMENT_NODE and c.firstChild is not None)
-        codes[field["name"]] = (int(field["value"]), field["description"])
-    return codes
-
-
 @pytest.fixture(scope="module")
 def codes():
     sm_dir = real_sm_dir()
     if sm_dir is None:
         pytest.fail(NO_SM_DIR)
-    return sm_codes(sm_dir)
+    return sm_error_codes(sm_dir)
 
 
 @pytest.fixture(scope="module")

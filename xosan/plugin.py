@@ -13,14 +13,21 @@ dom0 has no SSH key to the storage VMs, so glusterd is asked read-only over the
 network (``gluster --remote-host``), from the SR's device-config servers and the
 cluster's own list kept in ``sm-config:xosan-servers``, first answering server first.
 What that gives, measured on the lab (GlusterFS 10.3):
-- ``volume info``, ``volume list``, ``pool list``, ``volume status VOL detail`` work;
-- ``volume heal VOL info [split-brain]`` does not: the CLI runs glfsheal on THIS
+- ``volume info``, ``volume list``, ``pool list``, ``volume status VOL detail`` and
+  ``volume status VOL clients`` work;
+- ``volume heal VOL info [split-brain]`` does not as such: the CLI runs glfsheal on THIS
   machine, which fetches the volfile from the local glusterd's socket
   (/var/run/glusterd.socket; none in dom0: "Not able to fetch volfile from glusterd"),
   and ``volume heal VOL statistics heal-count`` is not in glusterd's read-only program
-  ("RPC Program procedure not available ... in GlusterD svc cli read-only"). So heal
-  and split-brain counts are unknown here (None, "heal": "unknown over --remote-host"):
-  ``xosan status`` (SSH to a storage VM) has them;
+  ("RPC Program procedure not available ... in GlusterD svc cli read-only"). But
+  ``system:: getspec VOL`` hands out the client volfile, and glfsheal run here with it
+  (``glfsheal VOL [split-brain-info] --xml --nolog volfile-path FILE``) is a client of every brick
+  like a FUSE mount: it gives the true counts, in the CLI's XML (0 on a healthy volume,
+  7 on each live brick after a data node was killed and 7 files written, 0 again once
+  it was back and healed; ~0.03 s a run). So heal and split-brain counts are read from
+  dom0 ("heal": HEAL_SOURCE); they are unknown (None, "heal": "unknown: <why>", and
+  HEAL_UNKNOWN in fn=health and fn=can_reboot) only when glfsheal is not installed, fails,
+  or is not asked because a node does not answer (below);
 - a storage node cut off the network (no TCP reset) stays "connected" in the other
   glusterds' pool list until they notice (with the stock glusterd.vol: still so after
   4 min; with the storage VM's transport.tcp-user-timeout, 10 to 15 s), and ``volume
@@ -38,14 +45,15 @@ import time
 from xosan import gluster
 from xosan.errors import ConfigError, GlusterError, InvalidValue, ServerUnreachable, VolumeNotFound, XosanError
 from xosan.facts import TAG_DEPLOYMENT, TAG_HOST, XS_ADDRESS
-from xosan.gluster import downtime, health, parse_volume_status
+from xosan.gluster import downtime, health, parse_volume_clients, parse_volume_status
 from xosan.sr import devconfig
 from xosan.sr.reachability import GLUSTERD_PORT, order_by_reachability
 from xosan.sr.volume_sr import VolumeSR, merge_servers, servers_from_sm_config
 
 SR_TYPE = "xosan"
 UNKNOWN = "unknown"  # glusterd could not be asked: no verdict
-HEAL_UNKNOWN = "unknown over --remote-host"
+HEAL_SOURCE = "glfsheal in this dom0, with the volume's volfile from glusterd"
+HEAL_NOT_ASKED = "heal info not asked"
 BRICK_STATE_STATUS = "volume status"
 CLI_TIMEOUT = 10
 STATUS_RETRY = 6
@@ -53,18 +61,32 @@ INVENTORY = "/etc/xensource-inventory"
 DEFAULT_MOUNT_BASE = "/var/run/sr-mount"
 # Worst last: an overall verdict is the worst of the SRs'.
 RANK = {health.HEALTHY: 0, health.DEGRADED: 1, UNKNOWN: 2, health.AT_RISK: 3}
+UNKNOWN_PREFIX = "unknown: "  # "heal" of an SR whose counts could not be read: the reason follows
+
+
+def heal_unknown(why):
+    return UNKNOWN_PREFIX + why
+
+
+def heal_unknown_reason(heal):
+    """Why the counts are unknown, from a "heal" value (None when they are known)."""
+    return heal[len(UNKNOWN_PREFIX):] if heal and heal.startswith(UNKNOWN_PREFIX) else None
 
 
 class RemoteGlusterd(object):
     """One glusterd asked over --remote-host, each read-only query asked once.
 
-    heal info cannot be asked from dom0 (see the module doc): it raises GlusterError,
-    which health.collect reports as unknown heal counts."""
+    heal info is glfsheal run here on the volfile this glusterd hands out (module doc), the
+    volfile fetched once for both heal questions; ``heal_error`` keeps why it failed, which
+    health.collect can only report as unknown counts."""
 
     def __init__(self, cli):
         self.cli = cli
         self._info = {}
         self._peers = None
+        self._volfile = {}
+        self.heal_error = None
+        self.heal_asked = False
 
     def where(self):
         return self.cli.where()
@@ -79,14 +101,13 @@ class RemoteGlusterd(object):
             self._peers = self.cli.pool_list()
         return self._peers
 
-    def volume_status(self, volume, detail=True):
+    def _briefly(self, args, parse, what):
         """One try, plus a few seconds of retries while another transaction (e.g. the same
         query from another host) holds the volume's lock: a monitoring call answers fast."""
-        args = ["volume", "status", volume] + (["detail"] if detail else [])
         deadline = time.time() + STATUS_RETRY
         while True:
             try:
-                return parse_volume_status(self.cli.run_xml(args, "volume status"))
+                return parse(self.cli.run_xml(args, what))
             except ServerUnreachable:
                 raise
             except GlusterError as exc:
@@ -94,9 +115,24 @@ class RemoteGlusterd(object):
                     raise
             time.sleep(1)
 
+    def volume_status(self, volume, detail=True):
+        return self._briefly(["volume", "status", volume] + (["detail"] if detail else []),
+                             parse_volume_status, "volume status")
+
+    def volume_clients(self, volume):
+        """Who each brick counts connected: health.collect sees a client that has not reconnected."""
+        return self._briefly(["volume", "status", volume, "clients"], parse_volume_clients,
+                             "volume status clients")
+
     def heal_info(self, volume, split_brain=False):
-        raise GlusterError("heal info is %s: glfsheal only asks the glusterd of the machine it runs on"
-                           % HEAL_UNKNOWN)
+        self.heal_asked = True
+        try:
+            if volume not in self._volfile:
+                self._volfile[volume] = self.cli.volfile(volume)
+            return self.cli.heal_info_from_volfile(volume, self._volfile[volume], split_brain)
+        except GlusterError as exc:
+            self.heal_error = exc.message
+            raise
 
 
 def _remote(host):
@@ -134,10 +170,11 @@ def volume_health_and_verdict(servers, volume, cli_factory=None, reach=None):
     make = cli_factory or _remote
     reach = reach or order_by_reachability
     result = {"volume": volume, "servers": list(servers), "asked": None, "unreachable": [],
-              "heal": HEAL_UNKNOWN, "brick_state": None}
+              "heal": heal_unknown(HEAL_NOT_ASKED), "brick_state": None}
     up, down = reach(servers)
     result["unreachable"] = list(down)
     if not up:
+        result["heal"] = heal_unknown("no storage node answers")
         return _unknown(result, "no storage node answers on TCP port 24007 from this host (tried %s)"
                         % ", ".join(servers)), None
     remote = info = peers = None
@@ -171,12 +208,19 @@ def volume_health_and_verdict(servers, volume, cli_factory=None, reach=None):
     if stale:
         why = ("volume status not asked: glusterd on %s still counts %s as connected and would "
                "stall until it notices" % (result["asked"], ", ".join(stale)))
+        result["heal"] = heal_unknown("heal info not asked while %s does not answer" % ", ".join(stale))
     else:
         try:
             h = health.collect(remote, volume)
             result["brick_state"] = BRICK_STATE_STATUS
         except GlusterError as exc:
             why = "volume status failed: %s" % exc
+        if remote.heal_error:
+            result["heal"] = heal_unknown(remote.heal_error)
+        elif remote.heal_asked:
+            result["heal"] = HEAL_SOURCE
+        elif h is not None and not h.info.started:
+            result["heal"] = heal_unknown("volume %s is %s" % (volume, h.info.status.lower()))
     inferred = h is None
     if inferred:
         if not lost:
@@ -238,7 +282,7 @@ def sr_health_and_verdict(sr, pbds, hosts, here=None, cli_factory=None, reach=No
         conf = devconfig.parse(dconf)
     except ConfigError as exc:
         entry.update(_unknown({"volume": None, "servers": [], "asked": None, "unreachable": [],
-                               "heal": HEAL_UNKNOWN, "brick_state": None}, str(exc)))
+                               "heal": heal_unknown(HEAL_NOT_ASKED), "brick_state": None}, str(exc)))
         return entry, None
     servers = merge_servers(conf.servers, servers_from_sm_config(sr.get("sm_config")))
     result, h = volume_health_and_verdict(servers, conf.volume, cli_factory, reach)
@@ -256,7 +300,7 @@ def status_report(api, here=None, cli_factory=None, reach=None):
     srs = [sr_health(rec, pbds, hosts, here, cli_factory, reach)
            for rec in sorted(api.SR.get_all_records().values(), key=lambda r: (r.get("name_label", ""), r["uuid"]))
            if rec.get("type") == SR_TYPE]
-    return {"host": me[0] if me else {"name": None, "uuid": here}, "heal": HEAL_UNKNOWN, "srs": srs}
+    return {"host": me[0] if me else {"name": None, "uuid": here}, "heal": HEAL_SOURCE, "srs": srs}
 
 
 def check_report(report):
@@ -390,7 +434,8 @@ def health_errors(entry):
         errors.append(_error("HEAL_PENDING", "%d entries waiting for self-heal" % entry["heal_pending"],
                              entries=entry["heal_pending"]))
     if entry.get("heal_pending") is None:
-        errors.append(_error("HEAL_UNKNOWN", "heal and split-brain counts: %s" % entry.get("heal", HEAL_UNKNOWN)))
+        errors.append(_error("HEAL_UNKNOWN", "heal and split-brain counts: %s"
+                             % entry.get("heal", heal_unknown(HEAL_NOT_ASKED))))
     if entry.get("may_fail") == 0 and not any(e["error"] == "QUORUM_LOST" for e in errors):
         errors.append(_error("NO_NODE_MAY_FAIL", "one more storage node down stops I/O"))
     for h in entry.get("hosts", []):
@@ -478,8 +523,8 @@ def reboot_report(args, api, here=None, cli_factory=None, reach=None):
     # type: (dict, object, str, object, object) -> dict
     """``fn=can_reboot [args:host=UUID] [args:nodes=IP,...]``: whether ``host`` (default: this one)
     may go down now, per XOSAN SR, with every reason it may not (xosan/gluster/downtime.py).
-    From dom0 the heal counts are unknown (module doc), so on a pool with bricks this answers
-    ok=false with HEAL_UNKNOWN: it never says yes on a guess; ``xosan check-reboot`` has the counts."""
+    The heal counts come from glfsheal in this dom0 (module doc); when they cannot be read it
+    answers ok=false with HEAL_UNKNOWN and the reason: it never says yes on a guess."""
     _only(args, REBOOT_ARGS, "can_reboot")
     here = here or this_host_uuid()
     target = (args.get("host") or "").strip() or here
@@ -508,8 +553,8 @@ def reboot_report(args, api, here=None, cli_factory=None, reach=None):
                             "this host has no storage VM of deployment %s (found by its XAPI tags); for a "
                             "volume xosan did not deploy, pass args:nodes=<its brick addresses>" % entry.get("volume"))
         else:
-            item["refusals"] = [_error(r.key, r.message, **r.params)
-                                for r in downtime.refusals(h, nodes, heal_source=entry.get("heal"))]
+            item["refusals"] = [_error(r.key, r.message, **r.params) for r in downtime.refusals(
+                h, nodes, heal_source=heal_unknown_reason(entry.get("heal")))]
         item["ok"] = not item["refusals"]
         items.append(item)
     bad = [i for i in items if not i["ok"]]

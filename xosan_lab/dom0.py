@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.dom.minidom
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SM_DIR = "/opt/xensource/sm"
@@ -54,6 +55,18 @@ def real_sm_dir():
     copied here) or ../shared/vendor/xcp-ng-sm/drivers. None when neither exists."""
     path = os.environ.get("XOSAN_SM_DIR") or os.path.join(vendor_dir(), "xcp-ng-sm", "drivers")
     return path if os.path.isfile(os.path.join(path, "SRCommand.py")) else None
+
+
+def sm_error_codes(sm_dir):
+    """name -> (code, description) from the framework's own XE_SR_ERRORCODES.xml: what xapi shows an
+    admin for an SR error, so tests check our errors against it, not against a copy."""
+    doc = xml.dom.minidom.parse(os.path.join(sm_dir, "XE_SR_ERRORCODES.xml"))
+    codes = {}
+    for node in doc.getElementsByTagName("code"):
+        field = dict((c.tagName, c.firstChild.data.strip()) for c in node.childNodes
+                     if c.nodeType == c.ELEMENT_NODE and c.firstChild is not None)
+        codes[field["name"]] = (int(field["value"]), field["description"])
+    return codes
 
 
 NO_SM_DIR = ("the lab runs XCP-ng's real SM framework, and it is not here: put XCP-ng 8.3's sm tree at "

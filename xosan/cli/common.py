@@ -2,11 +2,12 @@
 arguments, reading them into a checked manifest, the XAPI connection, the confirm step
 that guards every destructive command."""
 
+import contextlib
 import sys
 
 from xosan.errors import XosanError
 from xosan.pool import manifest
-from xosan.pool.deploy import DEFAULT_STATE_DIR
+from xosan.pool.deploy import DEFAULT_STATE_DIR, Deployment
 from xosan.pool.xapi import Xapi
 
 
@@ -67,3 +68,15 @@ def confirm(args, what):
         if answer.strip() == "yes":
             return
     raise XosanError("not confirmed: %s" % what, hint="Add --yes to confirm")
+
+
+@contextlib.contextmanager
+def deployment(args, **kw):
+    """``with deployment(args) as (m, d):`` the checked manifest and its Deployment over one XAPI
+    session, logged out however the command ends (a session left behind counts against xapi's limit)."""
+    m = load_manifest(args)
+    x = connect(m)
+    try:
+        yield m, Deployment(x, m, state_dir=args.state_dir, **kw)
+    finally:
+        x.logout()

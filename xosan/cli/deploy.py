@@ -6,7 +6,6 @@ import sys
 from xosan.cli import common
 from xosan.errors import XosanError
 from xosan.gluster import health
-from xosan.pool.deploy import Deployment
 
 
 def register(sub):
@@ -34,22 +33,14 @@ def register(sub):
 
 
 def cmd_plan(args):
-    m = common.load_manifest(args)
-    x = common.connect(m)
-    try:
-        d = Deployment(x, m, state_dir=args.state_dir)
+    with common.deployment(args) as (_, d):
         hosts, layout = d.plan()
         print(d.describe_plan(hosts, layout))
-    finally:
-        x.logout()
     return 0
 
 
 def cmd_deploy(args):
-    m = common.load_manifest(args)
-    x = common.connect(m)
-    try:
-        d = Deployment(x, m, state_dir=args.state_dir, ssh_timeout=args.ssh_timeout)
+    with common.deployment(args, ssh_timeout=args.ssh_timeout) as (_, d):
         if args.rollback:
             common.confirm(args, "This destroys XOSAN deployment %r: its SR, storage VMs and their disks" % d.id)
             d.rollback(force=args.force)
@@ -64,8 +55,6 @@ def cmd_deploy(args):
             return 1
         print()
         return print_status(d, as_json=False)
-    finally:
-        x.logout()
 
 
 def print_status(d, as_json):
@@ -85,9 +74,5 @@ def print_status(d, as_json):
 
 
 def cmd_status(args):
-    m = common.load_manifest(args)
-    x = common.connect(m)
-    try:
-        return print_status(Deployment(x, m, state_dir=args.state_dir), args.json)
-    finally:
-        x.logout()
+    with common.deployment(args) as (_, d):
+        return print_status(d, args.json)

@@ -1,9 +1,9 @@
 """``xosan maintenance|replace-host|add-host|destroy``: day-2 commands, each with --dry-run."""
 
+import contextlib
 import sys
 
 from xosan.cli import common
-from xosan.pool.deploy import Deployment
 from xosan.pool.operate import Operations
 
 
@@ -41,19 +41,11 @@ def register(sub):
     d.set_defaults(func=cmd_destroy)
 
 
-class _Session(object):
-    """``with _Session(args) as ops:`` logs in to XAPI and always logs out."""
-
-    def __init__(self, args):
-        m = common.load_manifest(args)
-        self.x = common.connect(m)
-        self.ops = Operations(Deployment(self.x, m, state_dir=args.state_dir))
-
-    def __enter__(self):
-        return self.ops
-
-    def __exit__(self, *exc):
-        self.x.logout()
+@contextlib.contextmanager
+def _operations(args):
+    """``with _operations(args) as ops:`` day-2 operations over one XAPI session, always logged out."""
+    with common.deployment(args) as (_, d):
+        yield Operations(d)
 
 
 def _print_plan(title, steps):
@@ -63,7 +55,7 @@ def _print_plan(title, steps):
 
 
 def cmd_maintenance(args):
-    with _Session(args) as ops:
+    with _operations(args) as ops:
         if args.action == "enter":
             steps, problems = ops.plan_maintenance_enter(args.host, force=args.force)
             for prob in problems:
@@ -82,7 +74,7 @@ def cmd_maintenance(args):
 
 
 def cmd_replace(args):
-    with _Session(args) as ops:
+    with _operations(args) as ops:
         new = args.new or args.dead
         steps, _ = ops.plan_replace(args.dead, new, force=args.force)
         if args.dry_run:
@@ -93,7 +85,7 @@ def cmd_replace(args):
 
 
 def cmd_add(args):
-    with _Session(args) as ops:
+    with _operations(args) as ops:
         _, steps = ops.plan_add(args.hosts)
         if args.dry_run:
             _print_plan("Adding %s would:" % ", ".join(args.hosts), steps)
@@ -103,7 +95,7 @@ def cmd_add(args):
 
 
 def cmd_destroy(args):
-    with _Session(args) as ops:
+    with _operations(args) as ops:
         steps = ops.plan_destroy(force=args.force)
         _print_plan("Destroying XOSAN deployment %r would:" % ops.id, steps)
         if args.dry_run:

@@ -5,7 +5,6 @@ import json
 import sys
 
 from xosan.cli import common
-from xosan.pool.deploy import Deployment
 from xosan.pool.operate import Operations
 from xosan.pool.rolling import check_reboot
 
@@ -24,13 +23,9 @@ def register(sub):
 
 
 def cmd_check_reboot(args):
-    m = common.load_manifest(args)
-    x = common.connect(m)
-    try:
-        ops = Operations(Deployment(x, m, state_dir=args.state_dir))
+    with common.deployment(args) as (_, d):
+        ops = Operations(d)
         result = check_reboot(ops, args.host)
-    finally:
-        x.logout()
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
     elif result.ok:

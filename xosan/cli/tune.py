@@ -5,7 +5,6 @@ import sys
 
 from xosan.cli import common
 from xosan.pool import tune
-from xosan.pool.deploy import Deployment
 
 
 def register(sub):
@@ -23,18 +22,13 @@ def register(sub):
 
 
 def cmd_tune(args):
-    m = common.load_manifest(args)
-    x = common.connect(m)
-    try:
-        d = Deployment(x, m, state_dir=args.state_dir)
+    with common.deployment(args) as (m, d):
         cli = d.cluster.any_cli()
         cores = tune.cores(d.inventory, m.vm.vcpus)
         before = tune.plan(cli, m.volume, cores)
         after = None
         if args.apply and before.to_set():
             after = tune.apply(cli, before, None if args.json else _progress)
-    finally:
-        x.logout()
     if args.json:
         out = {"applied": after is not None, "dry_run": not args.apply, "before": before.as_dict()}
         if after is not None:

@@ -5,6 +5,8 @@ The CLI is the only interface glusterd offers that works the same in dom0
 class serves both by taking a command prefix.
 """
 
+import os
+import tempfile
 import time
 
 from xosan import proc
@@ -50,6 +52,13 @@ POLL = 0.5
 # One question asked during a wait may take this long even when the wait has less time left.
 MIN_ASK = 5.0
 
+# glfsheal, the program behind ``volume heal VOL info``: /usr/sbin on the RPM distributions (package
+# glusterfs-server), the libexec folder on Debian (glusterfs-common).
+GLFSHEAL_PATHS = ("/usr/sbin/glfsheal", "/usr/libexec/glusterfs/glfsheal",
+                  "/usr/lib/x86_64-linux-gnu/glusterfs/glfsheal")
+# It lists every pending entry before it prints the counts: a long heal takes longer than a query.
+HEAL_TIMEOUT = 20.0
+
 
 def lock_held(exc):
     # type: (GlusterError) -> bool
@@ -78,13 +87,15 @@ class GlusterCLI(object):
     ``clock``/``sleep`` are the retry's (monotonic) time, for tests.
     """
 
-    def __init__(self, runner=None, remote_host=None, timeout=30, where=None, clock=None, sleep=None):
+    def __init__(self, runner=None, remote_host=None, timeout=30, where=None, clock=None, sleep=None,
+                 glfsheal=None):
         self.runner = runner or proc.run
         self.remote_host = remote_host
         self.timeout = timeout
         self._where = where
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
+        self.glfsheal = glfsheal  # None: the first of GLFSHEAL_PATHS installed, looked up when needed
 
     def where(self):
         return self._where or self.remote_host or "the local glusterd"
@@ -182,8 +193,73 @@ class GlusterCLI(object):
         return self.query(args, parse_volume_status, "volume status")
 
     def heal_info(self, volume, split_brain=False):
+        """[HealEntry] per brick. Over --remote-host the CLI's own ``volume heal VOL info`` cannot
+        work (it runs glfsheal on this machine, which asks this machine's glusterd for the volfile),
+        so then the volfile is fetched from the remote glusterd and glfsheal run here on it."""
+        if self.remote_host:
+            return self.heal_info_from_volfile(volume, self.volfile(volume), split_brain)
         args = ["volume", "heal", volume, "info"] + (["split-brain"] if split_brain else [])
         return self.query(args, parse_heal_info, "heal info")
+
+    def volfile(self, volume):
+        # type: (str) -> str
+        """The client volfile of ``volume`` (``system:: getspec``, what a FUSE mount fetches): glusterd
+        serves it over --remote-host, so a machine without glusterd can still run glfsheal."""
+        res = self._run(["system::", "getspec", volume], "system:: getspec", None, xml=False)
+        text = res.stdout or ""
+        if res.returncode != 0 or "end-volume" not in text:
+            why = " ".join(((res.stderr or "") + text).split())
+            if why:
+                self._unreachable(res, why)
+            # measured (10.3): a volume glusterd does not have gives rc 1 and no output at all, as
+            # glusterd not answering would; the callers asked volume info before, so it answers
+            raise GlusterError("gluster system:: getspec %s on %s gave no volfile: %s" % (
+                volume, self.where(), why[:300] or "rc %s, no output (no such volume?)" % res.returncode))
+        return text
+
+    def glfsheal_path(self):
+        path = self.glfsheal or next((p for p in GLFSHEAL_PATHS if os.access(p, os.X_OK)), None)
+        if path is None:
+            raise GlusterError("glfsheal is not installed on this machine (looked for %s)" % ", ".join(GLFSHEAL_PATHS),
+                               hint="it comes with the GlusterFS server package (glusterfs-server on "
+                                    "XCP-ng/CentOS, glusterfs-common on Debian); glusterd need not run")
+        return path
+
+    def heal_info_from_volfile(self, volume, volfile, split_brain=False, timeout=HEAL_TIMEOUT):
+        # type: (str, str, bool, float) -> list
+        """[HealEntry] from glfsheal run on this machine with ``volfile`` (its text): glfsheal is a
+        client of every brick, like a FUSE mount, so it needs no glusterd here. The volfile goes
+        to a private temporary file, removed afterwards; ``--nolog`` because a log of ~10 KB per
+        run in /var/log/glusterfs would fill dom0's log partition under a monitoring loop."""
+        binary = self.glfsheal_path()
+        fd, path = tempfile.mkstemp(prefix="xosan-%s-" % volume, suffix=".vol")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(volfile)
+            cmd = [binary, volume] + (["split-brain-info"] if split_brain else []) + [
+                "--xml", "--nolog", "volfile-path", path]
+            what = "glfsheal %s%s" % (volume, " split-brain-info" if split_brain else "")
+            try:
+                res = self.runner(cmd, timeout=timeout, check=False)
+            except CommandTimeout:
+                raise GlusterError("%s here did not finish within %s s (bricks of %s slow or not answering)"
+                                   % (what, _secs(timeout), volume))
+            except CommandFailed as exc:
+                raise GlusterError("cannot run %s here: %s" % (what, exc.message))
+        finally:
+            os.unlink(path)
+        out = res.stdout or ""
+        if "<cliOutput" not in out:
+            raise GlusterError("%s here gave no XML answer (rc %s): %s" % (
+                what, res.returncode, " ".join(((res.stderr or "") + out).split())[:300] or "no output"))
+        try:
+            return parse_heal_info(out)
+        except GlusterError as exc:
+            if "Not able to fetch volfile" in exc.message:
+                # glfsheal's wording when glfs_init fails, also with a volfile given: no brick answered
+                raise GlusterError("%s here: %s (with a volfile given this means no brick of the volume "
+                                   "answered from this machine)" % (what, exc.message), op_errno=exc.op_errno)
+            raise
 
     def volume_get(self, volume, option="all"):
         # type: (str, str) -> dict

@@ -50,8 +50,8 @@ class Refusal(object):
 def refusals(h, addresses, heal_source=None):
     # type: (health.VolumeHealth, list, str) -> list
     """Why the storage nodes ``addresses`` (brick host names) may not go down now; [] when they may.
-    ``heal_source`` says, for an unknown heal count, why it is unknown (e.g. asked over
-    --remote-host from dom0)."""
+    ``heal_source`` says, for an unknown heal count, why it is unknown (e.g. glfsheal missing in
+    dom0); without it, what heal info said of those bricks."""
     out = []
     if not h.info.started:
         out.append(Refusal(VOLUME_NOT_STARTED, "volume %s is %s" % (h.info.name, h.info.status.lower()),
@@ -64,9 +64,11 @@ def refusals(h, addresses, heal_source=None):
         where = sorted(set(b.host for b in h.bricks if b.heal_pending))
         out.append(Refusal(HEAL_PENDING, "%d entries waiting for self-heal (on %s)" % (pending, ", ".join(where)),
                            entries=pending, nodes=where))
-    unknown = [b.name for b in h.bricks if b.online and (b.heal_pending is None or b.split_brain is None)]
+    unknown = [b for b in h.bricks if b.online and (b.heal_pending is None or b.split_brain is None)]
     if unknown:
-        why = heal_source or "no answer from the self-heal daemon"
+        said = sorted(set(b.heal_status for b in unknown if b.heal_status and b.heal_status != health.HEAL_CONNECTED))
+        why = heal_source or ("heal info: %s" % "; ".join(said) if said else "no answer from heal info")
+        unknown = [b.name for b in unknown]
         out.append(Refusal(HEAL_UNKNOWN, "heal state unknown on %s (%s): it may still be healing"
                            % (", ".join(unknown), why), bricks=unknown))
     offline = [b for b in h.bricks if not b.online]

@@ -18,6 +18,9 @@ from xosan.pool.inventory import address_of
 ANY_CLI_TIMEOUT = 120
 # How long "rebalance status" may keep failing right after "rebalance start".
 REBALANCE_STARTING = 90
+# A failed rebalance is started again this many times, this many seconds apart (wait_rebalance says why).
+REBALANCE_RESTARTS = 2
+REBALANCE_RESTART_PAUSE = 5
 
 
 class Cluster(object):
@@ -94,8 +97,15 @@ class Cluster(object):
                 raise XosanError("self-heal not finished after %d s (%s)" % (timeout, h.reason))
             time.sleep(3)
 
-    def wait_rebalance(self, p, cli, timeout):
-        """Until every node's rebalance is done, then until the moved files are healed."""
+    def wait_rebalance(self, p, cli, timeout, restarts=REBALANCE_RESTARTS, sleep=time.sleep):
+        """Until every node's rebalance is done, then until the moved files are healed.
+
+        A node's rebalance daemon that starts before its client graph reaches the bricks add-brick
+        just made fails its first lookup of / ("Transport endpoint is not connected") and ends
+        "failed" having moved nothing, while the volume is healthy seconds later (bench/daytwo.py:
+        2 add-host runs in 6 under a writer). A rebalance is safe to start again (what moved stays
+        moved), so a failed one is started again, a bounded number of times, before add-host fails.
+        """
         deadline = time.time() + timeout
         failing_since = None
         while time.time() < deadline:
@@ -108,7 +118,7 @@ class Cluster(object):
                 if time.time() - failing_since > REBALANCE_STARTING:
                     raise
                 p.info("rebalance status not available yet (%s)" % exc)
-                time.sleep(3)
+                sleep(3)
                 continue
             failing_since = None
             p.info("rebalance: %s, %d file(s) moved" % (", ".join(status.states), status.files))
@@ -116,8 +126,16 @@ class Cluster(object):
                 # files the rebalance moved may still carry pending heal marks: end healthy, not degraded
                 return self.wait_heal(p, max(60, deadline - time.time()))
             if status.failed:
-                raise XosanError("rebalance failed on a node; see the rebalance log in the storage VMs")
-            time.sleep(3)
+                failed = ", ".join(n.name for n in status.nodes if n.state == "failed")
+                if restarts <= 0:
+                    raise XosanError("rebalance failed on %s; see the rebalance log in those storage VMs "
+                                     "(/var/log/glusterfs/%s-rebalance.log)" % (failed, self.volume))
+                restarts -= 1
+                p.info("rebalance failed on %s; starting it again (files already moved stay moved)" % failed)
+                sleep(REBALANCE_RESTART_PAUSE)
+                cli.rebalance_start(self.volume)
+                continue
+            sleep(3)
         raise XosanError("rebalance not finished after %d s" % timeout)
 
     # -- making it -------------------------------------------------------------------------------
