@@ -58,41 +58,6 @@ MiB = chaos.MiB
 PARTS = ("maintenance", "reboot", "replace", "grow")
 
 
-class DayTwoPool(labpool.Pool):
-    """labpool's Pool with the lab id and subnet given here (labpool derives both from a test module's
-    offset and the running Python; a bench run is told which ones are free)."""
-
-    def __init__(self, workdir, hosts, lab_id, subnet):
-        from xosan_lab.cluster import Lab
-        from xosan_lab.pool_sim import LabXapi
-        from xosan_lab.standin import make_standin
-        from xosan_lab.xapi_sim import XapiSimServer
-        tmp = pathlib.Path(workdir)
-        self.lab = Lab.new(str(tmp / "lab"), lab_id=lab_id, subnet=subnet)
-        self.server = self.sim = None
-        try:
-            self.lab.bridge_up()
-            self.sim = LabXapi(self.lab, hosts=hosts, local_sr_size=8 * labpool.GiB)
-            self.server = XapiSimServer(self.sim, address=self.lab.host_ip).start()
-            self.sim.url = self.server.url
-            self.subnet = self.lab.state["subnet"]
-            self.state_dir = str(tmp / "state")
-            self.password_file = str(tmp / "password")
-            with open(self.password_file, "w") as fh:
-                fh.write("xosan\n")
-            self.image = make_standin(str(tmp / "appliance"))
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self):
-        if self.server is not None:
-            self.server.stop()
-        if self.sim is not None:
-            self.sim.close()
-        self.lab.down()
-
-
 class Writer(chaos.RecordWriter):
     """chaos's writer, but one that outlives a volume without quorum: when the file cannot even be
     reopened (ENOTCONN while every brick of a set is down), it keeps retrying instead of dying."""
@@ -422,7 +387,7 @@ def end_checks(pool, sw, heal_bound):
 
 def run_pool(workdir, hosts, lab_id, subnet, parts, args, log):
     """Deploy on hosts 1-3 of a ``hosts``-host pool, start the writer, run ``parts``; (results, end)."""
-    pool = DayTwoPool(workdir, hosts, lab_id, subnet)
+    pool = labpool.Pool(pathlib.Path(workdir), hosts, lab_id=lab_id, subnet=subnet)
     sw = None
     results, end = [], None
     try:

@@ -19,18 +19,27 @@ STORAGE_NET = "Pool-wide network associated with eth1"
 
 
 class Pool(object):
-    def __init__(self, tmp_path, hosts, offset):
-        self.lab = Lab.new(str(tmp_path / "lab"), lab_id=lab_name("xd%d" % offset), subnet=lab_subnet(offset))
-        self.lab.bridge_up()
-        self.sim = LabXapi(self.lab, hosts=hosts, local_sr_size=8 * GiB)
-        self.server = XapiSimServer(self.sim, address=self.lab.host_ip).start()
-        self.sim.url = self.server.url
-        self.subnet = self.lab.state["subnet"]
-        self.state_dir = str(tmp_path / "state")
-        self.password_file = str(tmp_path / "password")
-        with open(self.password_file, "w") as fh:
-            fh.write("xosan\n")
-        self.image = make_standin(str(tmp_path / "appliance"))
+    """``offset`` picks the lab id and subnet a test module owns; a bench run passes ``lab_id`` and
+    ``subnet`` itself. A pool that fails half way up takes down what it started."""
+
+    def __init__(self, tmp_path, hosts, offset=None, lab_id=None, subnet=None):
+        self.lab = Lab.new(str(tmp_path / "lab"), lab_id=lab_id or lab_name("xd%d" % offset),
+                           subnet=subnet or lab_subnet(offset))
+        self.server = self.sim = None
+        try:
+            self.lab.bridge_up()
+            self.sim = LabXapi(self.lab, hosts=hosts, local_sr_size=8 * GiB)
+            self.server = XapiSimServer(self.sim, address=self.lab.host_ip).start()
+            self.sim.url = self.server.url
+            self.subnet = self.lab.state["subnet"]
+            self.state_dir = str(tmp_path / "state")
+            self.password_file = str(tmp_path / "password")
+            with open(self.password_file, "w") as fh:
+                fh.write("xosan\n")
+            self.image = make_standin(str(tmp_path / "appliance"))
+        except BaseException:
+            self.close()
+            raise
 
     def flags(self, **kw):
         flags = dict(master=self.server.url, password_file=self.password_file, addresses=self.subnet + ".0/24",
@@ -73,8 +82,10 @@ class Pool(object):
         return snap
 
     def close(self):
-        self.server.stop()
-        self.sim.close()
+        if self.server is not None:
+            self.server.stop()
+        if self.sim is not None:
+            self.sim.close()
         self.lab.down()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from xosan.errors import ConfigError, InvalidValue, MissingKey
 from xosan.sr import devconfig
-from xosan_lab.dom0 import NO_SM_DIR, dom0_python, real_sm_dir, sm_error_codes
+from xosan_lab.dom0 import NO_SM_DIR, dom0_python, real_sm_dir, sm_error_codes, sm_libraries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOOD = {"server": "10.0.50.11,10.0.50.12,10.0.50.13", "volume": "xosan", "attach-timeout": "45"}
@@ -93,9 +93,7 @@ def sm_view():
     sm_dir = real_sm_dir()
     if sm_dir is None:
         pytest.fail(NO_SM_DIR)
-    sm_tree = os.path.dirname(sm_dir)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [sm_dir, sm_tree, os.path.join(sm_tree, "misc", "fairlock"), ROOT]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([sm_dir] + sm_libraries(sm_dir) + [ROOT]))
     res = subprocess.run([dom0_python(), "-c", _SM_SIDE, os.path.join(ROOT, "drivers", "XOSANSR.py")],
                          input=json.dumps([d for d, _, _, _ in BAD] + [GOOD]), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, universal_newlines=True, env=env, timeout=120, cwd=ROOT)

@@ -33,7 +33,7 @@ from xosan.pool import manifest
 from xosan.pool.manifest import fields as manifest_fields
 from xosan.pool.manifest import yaml_reader as manifest_yaml
 from xosan.sr import devconfig
-from xosan_lab.dom0 import NO_SM_DIR, dom0_python, real_sm_dir, sm_error_codes
+from xosan_lab.dom0 import NO_SM_DIR, dom0_python, real_sm_dir, sm_error_codes, sm_libraries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -278,9 +278,7 @@ def sm_worker():
     sm_dir = real_sm_dir()
     if sm_dir is None:
         pytest.fail(NO_SM_DIR)
-    sm_tree = os.path.dirname(sm_dir)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [sm_dir, sm_tree, os.path.join(sm_tree, "misc", "fairlock"), ROOT]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([sm_dir] + sm_libraries(sm_dir) + [ROOT]))
     worker = subprocess.Popen([dom0_python(), "-c", _SM_WORKER, os.path.join(ROOT, "drivers", "XOSANSR.py")],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, env=env, cwd=ROOT)

@@ -22,7 +22,7 @@ from xosan import plugin
 from xosan.gluster import health
 
 STATE_KEY = "xosan-alerts"
-LOW_SPACE = 0.10  # a brick with less free space than this share of its size
+LOW_SPACE = plugin.LOW_FREE_PERCENT / 100.0  # the host plugin's threshold, as a share of the brick
 
 # XAPI message priorities as XenCenter and XO rank them: 1 is the most urgent, 5 information.
 PRIORITY = {"XOSAN_AT_RISK": 2, "XOSAN_UNREACHABLE": 2, "XOSAN_DEGRADED": 3, "XOSAN_BRICK_LOW_SPACE": 3,

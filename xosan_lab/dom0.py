@@ -69,6 +69,13 @@ def sm_error_codes(sm_dir):
     return codes
 
 
+def sm_libraries(sm_dir):
+    """The sm package's own libraries beside its drivers (sm_typing, fairlock): the RPM puts them in
+    site-packages, a source tree keeps them here, so whoever runs the framework adds them to the path."""
+    sm_tree = os.path.dirname(sm_dir)
+    return [p for p in (sm_tree, os.path.join(sm_tree, "misc", "fairlock")) if os.path.isdir(p)]
+
+
 NO_SM_DIR = ("the lab runs XCP-ng's real SM framework, and it is not here: put XCP-ng 8.3's sm tree at "
              "../shared/vendor/xcp-ng-sm (xcp-ng/sm, branch 3.2.12-8.3) or set XOSAN_SM_DIR=/path/to/sm/drivers")
 
@@ -212,9 +219,7 @@ class Dom0(object):
             os.symlink("XOSANSR.py", os.path.join(sm_up, "XOSANSR"))
         # dom0's python3 (3.6) with the xosan package and the sm package's libraries on its path.
         # (the sm RPM puts sm_typing and fairlock in site-packages; here they stay in its tree).
-        sm_tree = os.path.dirname(self.sm_dir)
-        pythonpath = [self.site_packages, XAPI_HOST] + [
-            p for p in (sm_tree, os.path.join(sm_tree, "misc", "fairlock")) if os.path.isdir(p)]
+        pythonpath = [self.site_packages, XAPI_HOST] + sm_libraries(self.sm_dir)
         put(os.path.join(self.root, "python3"),
             "#!/bin/sh\nPYTHONPATH=%s${PYTHONPATH:+:$PYTHONPATH} exec %s \"$@\"\n"
             % (":".join(pythonpath), self.python), 0o755)
