@@ -112,6 +112,69 @@ def test_an_sr_no_storage_node_answers_is_raised_from_the_real_report(pool):
 
 def test_conditions_codes_are_stable():
     assert set(alerts.PRIORITY) == {"XOSAN_AT_RISK", "XOSAN_UNREACHABLE", "XOSAN_DEGRADED", "XOSAN_BRICK_LOW_SPACE",
-                                    "XOSAN_NOT_ATTACHED", "XOSAN_HEALTHY"}
+                                    "XOSAN_NOT_ATTACHED", "XOSAN_HEAL_STALLED", "XOSAN_HEALTHY"}
     assert alerts.conditions(_sr("u")) == {}
     assert set(alerts.conditions(_sr("u", "degraded", attached=False))) == {"XOSAN_DEGRADED", "XOSAN_NOT_ATTACHED"}
+
+
+def _healing(uuid, pending, online=True):
+    """An SR whose bricks are all online (or the last one down) with ``pending`` heals on the first."""
+    return {"uuid": uuid, "name": "XOSAN", "volume": "xosan", "verdict": "degraded", "reason": "heal pending",
+            "hosts": [{"name": "host1", "uuid": "h1", "attached": True}],
+            "bricks": [{"name": "n1:/b", "online": True, "heal_pending": pending},
+                       {"name": "n2:/b", "online": True, "heal_pending": None if pending is None else 0},
+                       {"name": "n3:/b", "online": online, "heal_pending": None if pending is None else 0}]}
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 1000000.0
+
+    def __call__(self):
+        return self.now
+
+
+def _codes(sim):
+    return sorted(m["name"] for m in sim.db["message"].values())
+
+
+def test_a_heal_that_does_not_go_down_for_ten_minutes_is_raised_once(pool):
+    clock = Clock()
+    for pending in (40, 40, 41, 41):  # one sweep a minute, the count never going down
+        alerts.reconcile(pool.api, _healing(pool.sr_uuid, pending), clock)
+        clock.now += 60
+    assert _codes(pool) == ["XOSAN_DEGRADED"]  # 3 minutes: a slow heal, not a stuck one
+    clock.now += alerts.HEAL_STALL
+    done = alerts.reconcile(pool.api, _healing(pool.sr_uuid, 41), clock)
+    assert done["raised"] == ["XOSAN_HEAL_STALLED"]
+    [body] = [m["body"] for m in pool.db["message"].values() if m["name"] == "XOSAN_HEAL_STALLED"]
+    assert "41 file(s)" in body and "not fewer for 14 minutes" in body and "heal xosan info split-brain" in body
+    clock.now += 60
+    assert alerts.reconcile(pool.api, _healing(pool.sr_uuid, 41), clock)["raised"] == []  # once per change
+    # the count unknown for a minute (glfsheal failed): the alert stays, nothing new
+    assert alerts.reconcile(pool.api, _healing(pool.sr_uuid, None), clock) == {"raised": [], "cleared": []}
+    # the heal moves again: the stall is over, the degraded verdict stays until 0
+    clock.now += 60
+    assert alerts.reconcile(pool.api, _healing(pool.sr_uuid, 12), clock)["cleared"] == ["XOSAN_HEAL_STALLED"]
+    assert _codes(pool) == ["XOSAN_DEGRADED"]
+
+
+def test_a_heal_going_down_is_never_stalled_and_a_brick_down_is_not_a_stuck_heal(pool):
+    clock = Clock()
+    for pending in range(100, 0, -5):  # 20 minutes of a slow but steady heal
+        alerts.reconcile(pool.api, _healing(pool.sr_uuid, pending), clock)
+        clock.now += 60
+    assert "XOSAN_HEAL_STALLED" not in _codes(pool)
+    # a node down for an hour: heals pile up and cannot end; that is XOSAN_DEGRADED's to say
+    for _ in range(60):
+        alerts.reconcile(pool.api, _healing(pool.sr_uuid, 300, online=False), clock)
+        clock.now += 60
+    assert "XOSAN_HEAL_STALLED" not in _codes(pool)
+    # back: the clock starts at its return, so a long outage does not raise the alert at once
+    assert alerts.reconcile(pool.api, _healing(pool.sr_uuid, 300), clock)["raised"] == []
+    sr = pool.api.SR.get_by_uuid(pool.sr_uuid)
+    assert json.loads(pool.api.SR.get_other_config(sr)[alerts.HEAL_WATCH_KEY]) == {"pending": 300,
+                                                                                   "since": clock.now}
+    # healed: the watch is gone from the SR's other-config
+    alerts.reconcile(pool.api, _healing(pool.sr_uuid, 0), clock)
+    assert alerts.HEAL_WATCH_KEY not in pool.api.SR.get_other_config(sr)

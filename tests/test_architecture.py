@@ -21,7 +21,8 @@ ALLOWED = {
     "xosan.sr": ("xosan.gluster",),
     "xosan.pool": ("xosan.gluster",),
     "xosan.plugin": ("xosan.gluster", "xosan.sr"),
-    "xosan.alerts": ("xosan.gluster", "xosan.sr", "xosan.plugin"),
+    "xosan.metrics": ("xosan.gluster",),
+    "xosan.alerts": ("xosan.gluster", "xosan.sr", "xosan.plugin", "xosan.metrics"),
     "xosan.cli": ("xosan.gluster", "xosan.pool"),
     "drivers": ("xosan.gluster", "xosan.sr"),
 }

@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 pool = pool_fixture(3, 180)
+RECONNECT_BOUND = 60  # s: issue 13's "back to full redundancy" target
 
 
 def xosan_cli(pool, *args):
@@ -84,8 +85,17 @@ def test_status_verdicts_and_exit_codes_follow_a_cut_node(pool):
     assert out.returncode == 1 and '"verdict": "degraded"' in out.stdout
     node.reconnect()
     wait_for_heal(pool.lab, "xosan")
-    out = xosan_cli(pool, "status")
-    assert out.returncode == 0 and "HEALTHY" in out.stdout, out.stdout
+    # the heal done, the clients may still be reconnecting to the returned brick (its new port): status
+    # says degraded, with that reason, until they are, then healthy by itself (issue 13 item 6)
+    deadline = time.time() + RECONNECT_BOUND
+    while True:
+        out = xosan_cli(pool, "status")
+        if out.returncode == 0:
+            break
+        assert out.returncode == 1 and "not (re)connected to brick" in out.stdout, out.stdout
+        assert time.time() < deadline, "not healthy %d s after the heal:\n%s" % (RECONNECT_BOUND, out.stdout)
+        time.sleep(2)
+    assert "HEALTHY" in out.stdout, out.stdout
 
 
 def test_maintenance_refuses_during_heal_and_works_after(pool):

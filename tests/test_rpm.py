@@ -144,6 +144,7 @@ def test_requires(rpm_file):
     for req in ("/sbin/mount.glusterfs",                        # glusterfs-fuse: mount -t glusterfs
                 "/usr/sbin/gluster",                            # glusterfs-cli: volume info --xml
                 "libgfapi.so.0()(64bit)",                       # glusterfs-api
+                "/usr/sbin/glfsheal",                           # glusterfs-server: heal counts
                 "python3.6dist(pyyaml)",                        # PyYAML for dom0's Python
                 SITELIB + "/XenAPI.py",                         # xapi-core's XenAPI module
                 SITELIB + "/XenAPIPlugin.py",                   # xapi-core's, for the host plugin

@@ -10,23 +10,31 @@ are kept in the SR's ``other_config:xosan-alerts``, in XAPI itself, so neither a
 nor a new master repeats them. When a condition ends, its message is destroyed; when an SR
 with alerts becomes healthy again, one informational message says so.
 
-What dom0 cannot see: heal and split-brain counts (glusterd answers those only to a
-storage VM, see xosan/plugin.py), so a heal that does not progress is left to
-``xosan status`` (SSH to a storage VM) rather than guessed here.
+A heal that does not progress: the host plugin counts pending heals from dom0 (glfsheal on the
+volume's volfile, see xosan/plugin.py). The self-heal daemons sweep every
+``cluster.heal-timeout`` (10 s in XOSAN's option set), so a count that has not gone down for
+HEAL_STALL seconds is a heal that is stuck (a brick that cannot be written, a split-brain
+the daemons will not pick a side in), not a slow one; while it lasts the volume has one copy
+fewer of the files involved. The count and since when it has not gone down are kept in
+XAPI too (``other_config:xosan-heal-watch``), for the same reason as the alerts.
 """
 
 import json
+import os
 import sys
+import time
 
-from xosan import plugin
+from xosan import metrics, plugin
 from xosan.gluster import health
 
 STATE_KEY = "xosan-alerts"
+HEAL_WATCH_KEY = "xosan-heal-watch"
+HEAL_STALL = 600  # s without the pending count going down: sixty sweeps of the self-heal daemons
 LOW_SPACE = plugin.LOW_FREE_PERCENT / 100.0  # the host plugin's threshold, as a share of the brick
 
 # XAPI message priorities as XenCenter and XO rank them: 1 is the most urgent, 5 information.
 PRIORITY = {"XOSAN_AT_RISK": 2, "XOSAN_UNREACHABLE": 2, "XOSAN_DEGRADED": 3, "XOSAN_BRICK_LOW_SPACE": 3,
-            "XOSAN_NOT_ATTACHED": 3, "XOSAN_HEALTHY": 5}
+            "XOSAN_NOT_ATTACHED": 3, "XOSAN_HEAL_STALLED": 3, "XOSAN_HEALTHY": 5}
 VERDICT_CODE = {health.DEGRADED: "XOSAN_DEGRADED", health.AT_RISK: "XOSAN_AT_RISK", plugin.UNKNOWN: "XOSAN_UNREACHABLE"}
 
 
@@ -55,8 +63,41 @@ def conditions(sr):
     return found
 
 
-def _state(api, sr_ref):
-    raw = api.SR.get_other_config(sr_ref).get(STATE_KEY)
+def heal_pending(sr):
+    # type: (dict) -> object
+    """The SR's pending heal entries summed over its bricks, or None when any brick's count is
+    unknown (a count missing one brick cannot show progress or its absence)."""
+    counts = [b.get("heal_pending") for b in sr.get("bricks") or []]
+    if not counts or any(c is None for c in counts):
+        return None
+    return sum(counts)
+
+
+def watch_heal(watch, pending, now):
+    # type: (dict, object, float) -> tuple
+    """(new watch, seconds the pending count has not gone down, or None). ``watch`` is the
+    previous {"pending": n, "since": t}: the clock starts when heals appear and starts again
+    each time the count goes down; an unknown count keeps the watch as it was."""
+    if pending is None:
+        return watch, None
+    if pending == 0:
+        return {}, None
+    last = watch.get("pending")
+    if not isinstance(last, int) or pending < last or not isinstance(watch.get("since"), (int, float)):
+        return {"pending": pending, "since": now}, 0.0
+    return {"pending": max(pending, last), "since": watch["since"]}, now - watch["since"]
+
+
+def stalled_sentence(sr, pending, seconds):
+    return ("XOSAN SR %s: %d file(s) waiting for self-heal, not fewer for %d minutes: the heal is stuck "
+            "and those files have one copy fewer until it ends. See `xosan status` (heal column) and the "
+            "self-heal daemon's log (/var/log/glusterfs/glustershd.log) on the storage VMs; "
+            "`gluster volume heal %s info split-brain` on one of them lists files it will not heal by itself."
+            % (sr.get("name") or sr["uuid"], pending, seconds // 60, sr.get("volume") or "VOLUME"))
+
+
+def _load(api, sr_ref, key):
+    raw = api.SR.get_other_config(sr_ref).get(key)
     try:
         state = json.loads(raw) if raw else {}
     except ValueError:
@@ -64,10 +105,10 @@ def _state(api, sr_ref):
     return state if isinstance(state, dict) else {}
 
 
-def _save(api, sr_ref, state):
-    api.SR.remove_from_other_config(sr_ref, STATE_KEY)
+def _save(api, sr_ref, key, state):
+    api.SR.remove_from_other_config(sr_ref, key)
     if state:
-        api.SR.add_to_other_config(sr_ref, STATE_KEY, json.dumps(state, sort_keys=True))
+        api.SR.add_to_other_config(sr_ref, key, json.dumps(state, sort_keys=True))
 
 
 def _destroy(api, message_uuid):
@@ -77,13 +118,25 @@ def _destroy(api, message_uuid):
         pass
 
 
-def reconcile(api, sr):
-    # type: (object, dict) -> dict
+def reconcile(api, sr, clock=time.time):
+    # type: (object, dict, object) -> dict
     """Bring one SR's messages in line with its conditions; returns {"raised": [codes],
     "cleared": [codes]}."""
     sr_ref = api.SR.get_by_uuid(sr["uuid"])
-    before = _state(api, sr_ref)
+    before = _load(api, sr_ref, STATE_KEY)
     now = conditions(sr)
+    old_watch = _load(api, sr_ref, HEAL_WATCH_KEY)
+    pending = heal_pending(sr)
+    if not all(b.get("online") for b in sr.get("bricks") or []):
+        watch, still = {}, None  # a brick down: no heal can end; XOSAN_DEGRADED says why, not this
+    else:
+        watch, still = watch_heal(old_watch, pending, clock())
+    if watch != old_watch:
+        _save(api, sr_ref, HEAL_WATCH_KEY, watch)
+    if still is not None and still >= HEAL_STALL:
+        now["XOSAN_HEAL_STALLED"] = stalled_sentence(sr, pending, int(still))
+    elif pending is None and "XOSAN_HEAL_STALLED" in before:
+        now["XOSAN_HEAL_STALLED"] = None  # count unknown this minute: neither raised again nor cleared
     raised, cleared = [], []
     state = {}
     for code, uuid in sorted(before.items()):
@@ -103,7 +156,7 @@ def reconcile(api, sr):
                                                                            ", ".join(cleared)))
         raised.append("XOSAN_HEALTHY")
     if state != before:
-        _save(api, sr_ref, state)
+        _save(api, sr_ref, STATE_KEY, state)
     return {"raised": raised, "cleared": cleared}
 
 
@@ -123,11 +176,24 @@ def run(api, here=None, report=None):
 
 
 def main(argv=None):
+    """The timer's job on every host: the alerts (the master only) and, where node_exporter's
+    textfile directory exists, this host's metrics file, from one report."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python3 -m xosan.alerts")
+    parser.add_argument("--textfile-dir", default=metrics.TEXTFILE_DIR,
+                        help="node_exporter's textfile collector directory (skipped when absent)")
+    args = parser.parse_args(argv)
     import XenAPI  # dom0's SDK; imported here so that the module loads where it is absent
     session = XenAPI.xapi_local()
     session.xenapi.login_with_password("root", "", "1.0", "xosan-alerts")
     try:
-        done = run(session.xenapi)
+        here = plugin.this_host_uuid()
+        master = is_master(session.xenapi, here)
+        feed = os.path.isdir(args.textfile_dir)
+        report = plugin.status_report(session.xenapi, here) if (master or feed) else None
+        if feed:
+            metrics.write(metrics.render(report, here), args.textfile_dir)
+        done = run(session.xenapi, here, report) if master else {}
     finally:
         session.xenapi.session.logout()
     for uuid, what in sorted(done.items()):
@@ -135,7 +201,6 @@ def main(argv=None):
             sys.stdout.write("SR %s: raised %s; cleared %s\n" % (uuid, ", ".join(what["raised"]) or "nothing",
                                                                 ", ".join(what["cleared"]) or "nothing"))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
