@@ -62,6 +62,8 @@ def test_three_hosts_deploy_plug_everywhere_and_rerun_changes_nothing(pool3):
     vms = [v for v in sim.db["VM"].values() if not v["is_a_template"]]
     assert len(vms) == 3 and all(v["power_state"] == "Running" for v in vms)
     assert len(set(v["affinity"] for v in vms)) == 3
+    # XO's smart-mode backup jobs skip a VM when one of its tags, cut at the first "=", is xo:no-bak
+    assert all([t for t in v["tags"] if t.split("=", 1)[0] == "xo:no-bak"] for v in vms)
     # the appliance was uploaded once and made an HVM template; every storage VM boots its own copy
     # of the system disk from its host's local SR, next to its data disk
     assert len([c for c in sim.calls if c[0] == "PUT /import_raw_vdi"]) == 1

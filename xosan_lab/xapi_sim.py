@@ -242,13 +242,13 @@ class XapiSim(object):
                 if prefix == "remove_from_":
                     rec.setdefault(field, {}).pop(args[1], None)
                     return ""
-                if prefix == "add_":  # set-valued fields such as tags
-                    values = rec.setdefault(field + "s", [])
+                if prefix == "add_":  # set-valued fields: VM.add_tags(vm, tag) adds one tag
+                    values = rec.setdefault(field, [])
                     if args[1] not in values:
                         values.append(args[1])
                     return ""
                 if prefix == "remove_":
-                    values = rec.setdefault(field + "s", [])
+                    values = rec.setdefault(field, [])
                     if args[1] in values:
                         values.remove(args[1])
                     return ""

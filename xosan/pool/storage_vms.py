@@ -9,7 +9,7 @@ import time
 
 from xosan import facts
 from xosan.errors import DeployError, XosanError
-from xosan.pool import appliance, planner, storage_vm
+from xosan.pool import appliance, planner, storage_vm, xo
 from xosan.pool.inventory import address_of
 
 
@@ -122,6 +122,8 @@ class StorageVMs(object):
         else:
             vm = self._create(p, pl, net, keys)
             rec = self.x.call(self.api.VM.get_record, vm)
+        if xo.NO_BACKUP_TAG not in rec.get("tags", []):  # also on VMs of a deployment made before it existed
+            self.x.call(self.api.VM.add_tags, vm, xo.NO_BACKUP_TAG)
         if rec["power_state"] != "Running":
             p.info("%s: starting the storage VM" % pl.name)
             self.start(vm, pl.ref)

@@ -30,6 +30,11 @@ from xosan.pool import storage_vm
 XO_CONFIG_KEY = "xo:xosan_config"
 # Our own mark inside the value (XO ignores keys it does not read): which deployment wrote it.
 MARK = "xosan-deployment"
+# On every storage VM: XO's backup jobs in smart mode skip VMs tagged ``xo:no-bak`` or
+# ``xo:no-bak=<reason>`` (the reason is shown). A storage VM's data disk is a brick: a backup of it
+# is a copy of one replica, useless to restore alone and as big as the host's share of the SR;
+# what to back up is the VMs on the SR.
+NO_BACKUP_TAG = "xo:no-bak=XOSAN storage VM"
 
 
 class XoMetadataError(XosanError):
