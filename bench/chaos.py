@@ -106,6 +106,9 @@ class RecordWriter(threading.Thread):
         self.errors = []      # (time, errno name)
         self.lock = threading.Lock()
         self._stop_evt = threading.Event()
+        # held by the loop around each write; whoever takes it pauses the writer between two writes
+        # (a remount swaps the file descriptor under it: bench/chaos_timeouts.py)
+        self.gate = threading.Lock()
         self.fd = None
         self.failure = None
 
@@ -156,7 +159,8 @@ class RecordWriter(threading.Thread):
     def run(self):
         try:
             while not self._stop_evt.is_set():
-                self._write_one(self.rng.choice(self.offsets))
+                with self.gate:
+                    self._write_one(self.rng.choice(self.offsets))
                 if self.pause:
                     time.sleep(self.pause)
         except Exception as exc:  # reported by stop(): a writer that died must fail the run

@@ -7,7 +7,7 @@ each of its own waits (maintenance exit's heal, replace-host's heal, add-host's 
 must hold while a VM writes. The writer runs in host 1's dom0 on the SR's FUSE mount (the path xapi's
 tapdisk would use), so the client is the one the driver mounted, not a mount of our own.
 
-Parts (``--parts``, default ``maintenance,reboot,replace,grow``):
+Parts (``--parts``, default ``maintenance,reboot,replace,grow,rolling``):
 
 - ``maintenance``: every host in turn through ``maintenance enter``, ``--hold`` seconds of writes with
   that storage VM down, then ``maintenance exit`` (which waits for the heal);
@@ -16,6 +16,10 @@ Parts (``--parts``, default ``maintenance,reboot,replace,grow``):
   as a host reboot or a hurried admin would; then host 3 leaves maintenance. Whether the writer saw
   errors or a stall is recorded; a lost or stale record is not allowed;
 - ``replace``: host 2's storage VM killed (a dead host), then ``replace-host`` onto the same host;
+- ``rolling``: a rolling pool update: hosts 1, 2, 3 in turn, each storage VM rebooted (clean
+  shutdown, start, as a host reboot does) once ``xosan check-reboot`` (xosan/pool/rolling.py) lets it
+  go; right after each node is back, before its heal, the next host is asked at once (a script that
+  does not wait): the check must refuse, and the time until it lets the next one go is recorded;
 - ``grow``: a second pool of 6 hosts, the volume on hosts 1-3 (replica 3 arbiter 1, sharding on),
   then ``add-host`` of hosts 4-6 (a whole replica set) and its rebalance, with the writer going.
 
@@ -52,10 +56,11 @@ import chaos  # noqa: E402
 import labpool  # noqa: E402
 
 from xosan.pool.operate import Refused  # noqa: E402
+from xosan.pool.rolling import check_reboot  # noqa: E402
 from xosan.pool.xapi import Xapi  # noqa: E402
 
 MiB = chaos.MiB
-PARTS = ("maintenance", "reboot", "replace", "grow")
+PARTS = ("maintenance", "reboot", "replace", "grow", "rolling")
 
 
 class Writer(chaos.RecordWriter):
@@ -287,6 +292,76 @@ def reboot_part(pool, sw, in_maint, reboot, heal_bound, log):
     return results
 
 
+def _reboot_storage_vm(pool, host):
+    """What a host reboot does to its storage VM: a clean shutdown, then the VM started again on the
+    same host (xapi's VM.clean_shutdown + VM.start_on), back when it answers SSH and glusterd does.
+    Returns (shutdown time, seconds until the VM and its glusterd answered again)."""
+    ops = pool.ops()
+    vm, _, ip = ops.inventory.storage_vm_of(host)
+    href, _ = ops.inventory.host(host)
+    x = Xapi.connect(pool.server.url, "root", "xosan")
+    down = time.time()
+    x.run_async("VM.clean_shutdown", vm)
+    x.run_async("VM.start_on", vm, href, False, False)
+    ops.vms.wait_reachable(chaos_progress(), [(host, ip)])
+    ops.cluster.wait_glusterd(chaos_progress(), [ip])
+    return down, time.time() - down
+
+
+def _check(pool, host):
+    """``xosan check-reboot --host HOST`` as the CLI computes it (xosan/pool/rolling.py): (ok, why not)."""
+    c = check_reboot(pool.ops(), host)
+    return c.ok, "; ".join(r.message for r in c.refusals)
+
+
+def _wait_gate(pool, host, bound, poll=1.0):
+    """Seconds until check-reboot lets ``host`` go (None after ``bound``), and the first refusal seen."""
+    t0 = time.time()
+    first = None
+    while time.time() - t0 < bound:
+        try:
+            ok, why = _check(pool, host)
+        except Exception as exc:  # no storage node answers at this instant: not a yes
+            ok, why = False, "check failed: %s" % exc.__class__.__name__
+        if ok:
+            return time.time() - t0, first
+        first = first or why
+        time.sleep(poll)
+    return None, first
+
+
+def rolling_part(pool, sw, hosts, heal_bound, log):
+    """A rolling pool update: each host's storage VM rebooted in turn, each reboot gated by
+    check-reboot. Right after a rebooted node is back (glusterd answering, before any heal), the
+    next host is asked at once, as a script that does not wait would: the check must refuse it;
+    then the run waits for the gate, as the real procedure does, and reboots that host."""
+    results = []
+    for host, nxt in zip(hosts, hosts[1:] + [None]):
+        state = {}
+
+        def step(host=host, state=state, nxt=nxt):
+            gate, why = _wait_gate(pool, host, heal_bound)
+            if gate is None:
+                raise RuntimeError("check-reboot did not let %s go within %.0f s: %s" % (host, heal_bound, why))
+            down, back = _reboot_storage_vm(pool, host)
+            state["down"] = down
+            said = "gate open after %.1f s; storage VM down and back (glusterd answering) in %.1f s" % (gate, back)
+            if nxt:
+                ok, why = _check(pool, nxt)
+                state["asked_ok"] = ok
+                said += "; %s asked at once: %s" % (nxt, "ALLOWED" if ok else "refused (%s)" % why[:200])
+                t = time.time()
+                wait, _ = _wait_gate(pool, nxt, heal_bound)
+                said += "; check-reboot let %s go %s after" % (nxt, ("%.1f s" % (time.time() - t)) if wait is not None
+                                                                 else "NOT within %.0f s" % heal_bound)
+            return said
+        r = measure(sw, "rolling: reboot %s's storage VM" % host, step, heal_bound, log=log)
+        if r.failed is None and state.get("asked_ok"):
+            r.failed = "check-reboot allowed the next host while %s had just come back (before its heal)" % host
+        results.append(r)
+    return results
+
+
 def replace_part(pool, sw, host, heal_bound, log):
     node = pool.node_of(host)
     t_kill = time.time()
@@ -405,6 +480,8 @@ def run_pool(workdir, hosts, lab_id, subnet, parts, args, log):
                                             args.heal_bound, log)
             elif part == "reboot":
                 results += reboot_part(pool, sw, "lab-host-3", "lab-host-2", args.heal_bound, log)
+            elif part == "rolling":
+                results += rolling_part(pool, sw, ["lab-host-1", "lab-host-2", "lab-host-3"], args.heal_bound, log)
             elif part == "replace":
                 results += replace_part(pool, sw, "lab-host-2", args.heal_bound, log)
             elif part == "grow":

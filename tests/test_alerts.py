@@ -112,7 +112,7 @@ def test_an_sr_no_storage_node_answers_is_raised_from_the_real_report(pool):
 
 def test_conditions_codes_are_stable():
     assert set(alerts.PRIORITY) == {"XOSAN_AT_RISK", "XOSAN_UNREACHABLE", "XOSAN_DEGRADED", "XOSAN_BRICK_LOW_SPACE",
-                                    "XOSAN_NOT_ATTACHED", "XOSAN_HEAL_STALLED", "XOSAN_HEALTHY"}
+                                    "XOSAN_NOT_ATTACHED", "XOSAN_HEAL_STALLED", "XOSAN_CERT_EXPIRING", "XOSAN_HEALTHY"}
     assert alerts.conditions(_sr("u")) == {}
     assert set(alerts.conditions(_sr("u", "degraded", attached=False))) == {"XOSAN_DEGRADED", "XOSAN_NOT_ATTACHED"}
 

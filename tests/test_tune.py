@@ -129,8 +129,9 @@ def by_action(changes):
 def test_diff_of_a_volume_made_before_issue_14():
     changes = tune.diff(parse_volume_get(xml("volume-get-all-prev.xml")), tune.wanted(2, 2))
     got = by_action(changes)
-    assert sorted(got[tune.SET]) == ["client.event-threads", "performance.client-io-threads",
-                                     "performance.io-thread-count", "server.event-threads"]
+    assert sorted(got[tune.SET]) == ["client.event-threads", "client.tcp-user-timeout",
+                                     "performance.client-io-threads", "performance.io-thread-count",
+                                     "server.event-threads"]
     assert tune.FROZEN not in got and tune.UNKNOWN not in got
     iot = [c for c in changes if c.option == "performance.io-thread-count"][0]
     assert (iot.now, iot.default, iot.want) == ("16", True, "4")
@@ -138,12 +139,16 @@ def test_diff_of_a_volume_made_before_issue_14():
 
 
 def test_diff_of_the_shipped_volume_is_empty():
+    # captured before client.tcp-user-timeout joined the set (issue 13): that is the one difference
     changes = tune.diff(parse_volume_get(xml("volume-get-all-shipped.xml")), tune.wanted(2, 2))
-    assert set(c.action for c in changes) == {tune.SAME}
-    # sized for other cores, the same volume differs only in the thread counts
+    got = by_action(changes)
+    assert got[tune.SET] == ["client.tcp-user-timeout"] and set(got) == {tune.SAME, tune.SET}
+    tut = [c for c in changes if c.option == "client.tcp-user-timeout"][0]
+    assert (tut.now, tut.want) == ("0", "3")
+    # sized for other cores, the same volume differs only in the thread counts (and that option)
     got = by_action(tune.diff(parse_volume_get(xml("volume-get-all-shipped.xml")), tune.wanted(4, 4)))
-    assert sorted(got[tune.SET]) == ["client.event-threads", "performance.io-thread-count",
-                                     "server.event-threads"]
+    assert sorted(got[tune.SET]) == ["client.event-threads", "client.tcp-user-timeout",
+                                     "performance.io-thread-count", "server.event-threads"]
 
 
 def test_diff_of_a_stock_volume_never_turns_sharding_on():
@@ -195,7 +200,7 @@ def test_dry_run_sets_nothing_and_says_so():
     assert "16 (default)" in row and " 4 " in row
     assert len(lines) <= 24 and max(len(ln) for ln in lines) <= 200
     doc = json.loads(json.dumps(p.as_dict()))
-    assert doc["to_set"] == 4 and doc["cores"]["storage_vm_vcpus"] == 2
+    assert doc["to_set"] == 5 and doc["cores"]["storage_vm_vcpus"] == 2
 
 
 def test_apply_sets_what_differs_and_reads_it_back():
@@ -213,6 +218,7 @@ def test_apply_sets_what_differs_and_reads_it_back():
 def test_cluster_wide_option_goes_to_all():
     cli = FakeCLI(xml("volume-get-all-shipped.xml"))
     cli.opts["cluster.server-quorum-ratio"] = OptionValue("cluster.server-quorum-ratio", "60%")
+    cli.opts["client.tcp-user-timeout"] = OptionValue("client.tcp-user-timeout", "3")  # captured before it
     tune.apply(cli, tune.plan(cli, "xosan", cores22()))
     assert cli.sets == [("all", "cluster.server-quorum-ratio", "51%")]
 

@@ -19,13 +19,14 @@ fewer of the files involved. The count and since when it has not gone down are k
 XAPI too (``other_config:xosan-heal-watch``), for the same reason as the alerts.
 """
 
+import datetime
 import json
 import os
 import sys
 import time
 
 from xosan import metrics, plugin
-from xosan.gluster import health
+from xosan.gluster import health, tls
 
 STATE_KEY = "xosan-alerts"
 HEAL_WATCH_KEY = "xosan-heal-watch"
@@ -34,7 +35,10 @@ LOW_SPACE = plugin.LOW_FREE_PERCENT / 100.0  # the host plugin's threshold, as a
 
 # XAPI message priorities as XenCenter and XO rank them: 1 is the most urgent, 5 information.
 PRIORITY = {"XOSAN_AT_RISK": 2, "XOSAN_UNREACHABLE": 2, "XOSAN_DEGRADED": 3, "XOSAN_BRICK_LOW_SPACE": 3,
-            "XOSAN_NOT_ATTACHED": 3, "XOSAN_HEAL_STALLED": 3, "XOSAN_HEALTHY": 5}
+            "XOSAN_NOT_ATTACHED": 3, "XOSAN_HEAL_STALLED": 3, "XOSAN_CERT_EXPIRING": 3, "XOSAN_HEALTHY": 5}
+# Days before this host's GlusterFS certificate of the SR's deployment expires that it is raised: time
+# to renew the certificates (docs/security-tls.md) in a maintenance window, not on the day.
+CERT_WARN_DAYS = 30
 VERDICT_CODE = {health.DEGRADED: "XOSAN_DEGRADED", health.AT_RISK: "XOSAN_AT_RISK", plugin.UNKNOWN: "XOSAN_UNREACHABLE"}
 
 
@@ -61,6 +65,32 @@ def conditions(sr):
                                        "Repair it with xe pbd-plug (or Repair in XenCenter / XO)."
                                        % (sr.get("name") or sr["uuid"], ", ".join(detached)))
     return found
+
+
+def cert_conditions(sr, now=None, root=None):
+    # type: (dict, object, str) -> dict
+    """{"XOSAN_CERT_EXPIRING": sentence} when this host's certificate of the SR's deployment (installed
+    by the host plugin's fn=install_tls) expires within CERT_WARN_DAYS, else {}. The master's is read:
+    deploy signs every dom0's certificate at the same time, so it stands for the pool's; no file
+    (TLS not used) or an unreadable one raises nothing here."""
+    volume = sr.get("volume")
+    if not volume:
+        return {}
+    try:
+        path = tls.file_paths(tls.cert_dir(volume, root or tls.CERT_ROOT))["cert"]
+        if not os.path.exists(path):
+            return {}
+        expiry = tls.not_after(path)
+    except tls.TLSConfigError:
+        return {}
+    days = tls.days_left(expiry, now)
+    if days >= CERT_WARN_DAYS:
+        return {}
+    when = ("expired on %s" % expiry.strftime("%Y-%m-%d")) if days < 0 else (
+        "expires on %s (%d days)" % (expiry.strftime("%Y-%m-%d"), days))
+    return {"XOSAN_CERT_EXPIRING": "XOSAN SR %s: the GlusterFS TLS certificate of this host %s; past it this host "
+                                   "cannot connect to the bricks. Renew the deployment's certificates "
+                                   "(docs/security-tls.md)." % (sr.get("name") or sr["uuid"], when)}
 
 
 def heal_pending(sr):
@@ -118,13 +148,14 @@ def _destroy(api, message_uuid):
         pass
 
 
-def reconcile(api, sr, clock=time.time):
-    # type: (object, dict, object) -> dict
+def reconcile(api, sr, clock=time.time, cert_root=None):
+    # type: (object, dict, object, str) -> dict
     """Bring one SR's messages in line with its conditions; returns {"raised": [codes],
     "cleared": [codes]}."""
     sr_ref = api.SR.get_by_uuid(sr["uuid"])
     before = _load(api, sr_ref, STATE_KEY)
     now = conditions(sr)
+    now.update(cert_conditions(sr, datetime.datetime.utcfromtimestamp(clock()), cert_root))
     old_watch = _load(api, sr_ref, HEAL_WATCH_KEY)
     pending = heal_pending(sr)
     if not all(b.get("online") for b in sr.get("bricks") or []):

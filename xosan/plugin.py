@@ -6,6 +6,7 @@ for Xen Orchestra, scripts and monitoring, from any host of the pool:
     xe host-call-plugin host-uuid=... plugin=xosan fn=probe args:server=10.0.50.11 [args:volume=xosan]
     xe host-call-plugin host-uuid=... plugin=xosan fn=health [args:sr=UUID]       (XOSTOR's shape)
     xe host-call-plugin host-uuid=... plugin=xosan fn=can_reboot [args:host=UUID]  (rolling reboots)
+    xe host-call-plugin host-uuid=... plugin=xosan fn=install_tls args:deployment=ID args:cert=PEM ...
 
 Every function answers a JSON string. The plugin file only dispatches; the logic is here.
 
@@ -40,12 +41,15 @@ What that gives, measured on the lab (GlusterFS 10.3):
 """
 
 import json
+import os
+import tempfile
 import time
 
-from xosan import gluster
-from xosan.errors import ConfigError, GlusterError, InvalidValue, ServerUnreachable, VolumeNotFound, XosanError
+from xosan import gluster, proc
+from xosan.errors import (CommandFailed, ConfigError, GlusterError, InvalidValue, ServerUnreachable, VolumeNotFound,
+                          XosanError)
 from xosan.facts import TAG_DEPLOYMENT, TAG_HOST, XS_ADDRESS
-from xosan.gluster import downtime, health, parse_volume_clients, parse_volume_status
+from xosan.gluster import downtime, health, parse_volume_clients, parse_volume_status, tls
 from xosan.sr import devconfig
 from xosan.sr.reachability import GLUSTERD_PORT, order_by_reachability
 from xosan.sr.volume_sr import VolumeSR, merge_servers, servers_from_sm_config
@@ -564,6 +568,52 @@ def reboot_report(args, api, here=None, cli_factory=None, reach=None):
             "srs": items}
 
 
+# -- the deployment's certificate for this dom0's FUSE client ----------------------------------
+
+INSTALL_TLS_ARGS = ("deployment", "cert", "key", "ca")
+
+
+def install_tls_report(args, root=None):
+    # type: (dict, str) -> dict
+    """``fn=install_tls args:deployment=ID args:cert=PEM args:key=PEM args:ca=PEM``: put this dom0's
+    certificate of deployment ID where the volume options make its FUSE client read it
+    (xosan/gluster/tls.py cert_dir; the key 0600). The deployer has no SSH to the dom0s, but XAPI
+    reaches every host of the pool, so this is how each one gets its files. The certificate must
+    chain to the CA given and belong to the key, checked before anything is written: a wrong pair
+    would show only as every brick refusing this host."""
+    _only(args, INSTALL_TLS_ARGS, "install_tls")
+    for k in INSTALL_TLS_ARGS:
+        if not (args.get(k) or "").strip():
+            raise InvalidValue(k, "install_tls needs %s" % devconfig.shown(k),
+                               hint="its arguments are: %s" % ", ".join(INSTALL_TLS_ARGS))
+    try:
+        folder = tls.cert_dir(args["deployment"].strip(), root or tls.CERT_ROOT)
+        files = {tls.OWN_CERT: tls.check_pem(tls.OWN_CERT, args["cert"]),
+                 tls.PRIVATE_KEY: tls.check_pem(tls.PRIVATE_KEY, args["key"]),
+                 tls.CA_LIST: tls.check_pem(tls.CA_LIST, args["ca"])}
+    except tls.TLSConfigError as exc:
+        raise InvalidValue("cert", exc.message, hint=exc.hint)
+    scratch = tempfile.mkdtemp(prefix="xosan-tls-")
+    try:
+        tmp = tls.write_files(scratch, files)
+        try:
+            proc.run(["openssl", "verify", "-CAfile", tmp[tls.CA_LIST], tmp[tls.OWN_CERT]])
+            pub_cert = proc.run(["openssl", "x509", "-noout", "-pubkey", "-in", tmp[tls.OWN_CERT]]).stdout
+            pub_key = proc.run(["openssl", "pkey", "-pubout", "-in", tmp[tls.PRIVATE_KEY]]).stdout
+        except CommandFailed as exc:
+            raise InvalidValue("cert", "the certificate does not verify against the CA given: %s" % exc.message)
+        if not pub_cert.strip() or pub_cert != pub_key:
+            raise InvalidValue("key", "the key given is not the certificate's key")
+        expiry = tls.not_after(tmp[tls.OWN_CERT])
+    finally:
+        for name in os.listdir(scratch):
+            os.unlink(os.path.join(scratch, name))
+        os.rmdir(scratch)
+    paths = tls.write_files(folder, files)
+    return {"deployment": args["deployment"].strip(), "folder": folder, "files": sorted(paths.values()),
+            "not_after": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 # -- the functions xapi calls: (session, args) -> string ---------------------------------------
 
 def _json(value):
@@ -590,4 +640,9 @@ def can_reboot(session, args):
     return _json(reboot_report(args, session.xenapi))
 
 
-FUNCTIONS = {"status": status, "check": check, "probe": probe, "health": health_fn, "can_reboot": can_reboot}
+def install_tls(session, args):
+    return _json(install_tls_report(args))
+
+
+FUNCTIONS = {"status": status, "check": check, "probe": probe, "health": health_fn, "can_reboot": can_reboot,
+             "install_tls": install_tls}

@@ -34,6 +34,7 @@ def manifest_args(p):
     g.add_argument("--image-sr", help="SR name-label to import the appliance into (default: the first "
                                       "host's local SR)")
     g.add_argument("--witness")
+    g.add_argument("--tls", help="off (default) or io: GlusterFS TLS on the I/O path, ~40 %% fewer 4K IOPS")
     g.add_argument("--volume")
     g.add_argument("--sr-name")
     p.add_argument("--state-dir", default=DEFAULT_STATE_DIR,
@@ -42,7 +43,7 @@ def manifest_args(p):
 
 FLAG_ATTRS = ("master", "username", "password_file", "tls_fingerprint", "hosts", "addresses", "network_mode",
               "network_name", "pif", "vlan", "layout", "brick_size", "template", "image", "image_sr", "witness",
-              "volume", "sr_name")
+              "volume", "sr_name", "tls")
 
 
 def load_manifest(args):

@@ -6,6 +6,7 @@ import sys
 from xosan.cli import common
 from xosan.errors import XosanError
 from xosan.gluster import health
+from xosan.pool import certs
 
 
 def register(sub):
@@ -57,19 +58,29 @@ def cmd_deploy(args):
         return print_status(d, as_json=False)
 
 
+def tls_status(d, h):
+    """certs.status of deployment ``d`` (its CA in the state dir, I/O TLS from the volume's options)."""
+    try:
+        return certs.status(certs.of_deployment(d.access), (h.info.options or {}) if h else {})
+    except XosanError as exc:
+        return {"line": "TLS: unknown: %s" % exc, "error": str(exc)}
+
+
 def print_status(d, as_json):
     h, err, attached, vms = d.status()
     code = h.exit_code if h else 3
+    tls = tls_status(d, h)
     if as_json:
         out = {"deployment": d.id, "storage_vms": [{"name": v["name_label"], "power_state": v["power_state"]}
                                                    for v in vms],
-               "sr_attached": dict(attached), "volume": h.as_dict() if h else None, "error": err}
+               "sr_attached": dict(attached), "volume": h.as_dict() if h else None, "error": err, "tls": tls}
         print(json.dumps(out, indent=2, sort_keys=True))
         return code
     print("Storage VMs: %s" % (", ".join("%s (%s)" % (v["name_label"], v["power_state"].lower())
                                         for v in vms) or "none"))
     print("SR attached: %s" % (", ".join("%s %s" % (n, "yes" if a else "NO") for n, a in attached) or "no SR"))
     print(health.render(h) if h else "Volume: no answer: %s" % err)
+    print(tls["line"])
     return code
 
 

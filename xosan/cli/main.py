@@ -8,6 +8,8 @@ from xosan.cli import deploy as cli_deploy
 from xosan.cli import operate as cli_operate
 from xosan.cli import rolling as cli_rolling
 from xosan.cli import tune as cli_tune
+from xosan.cli import upgrade as cli_upgrade
+from xosan.cli import witness as cli_witness
 from xosan.errors import XosanError
 
 
@@ -21,6 +23,8 @@ def build_parser():
     cli_operate.register(sub)
     cli_rolling.register(sub)
     cli_tune.register(sub)
+    cli_upgrade.register(sub)
+    cli_witness.register(sub)
     return parser
 
 

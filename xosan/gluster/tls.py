@@ -13,14 +13,18 @@ on only from the existence of the fixed file /var/lib/glusterd/secure-access and
 /etc/ssl/glusterfs.* (glusterd.vol can move those paths) -- one state per machine, not per volume.
 """
 
+import datetime
 import os
 import posixpath
 
-from xosan.errors import XosanError
+from xosan import proc
+from xosan.errors import CommandFailed, XosanError
 
 # The folder a machine keeps its files in for deployment ``<id>`` (the same on every machine,
-# since the options put it in both volfiles).
-CERT_ROOT = "/var/lib/xosan/tls"
+# since the options put it in both volfiles). Under glusterd's own state folder: a storage VM keeps
+# everything GlusterFS needs there, a dom0 needs /var/lib/glusterd for management TLS's switch file
+# anyway, and glusterd only reads the sub-folders it knows (vols, peers, snaps...).
+CERT_ROOT = "/var/lib/glusterd/xosan-tls"
 OWN_CERT, PRIVATE_KEY, CA_LIST = "glusterfs.pem", "glusterfs.key", "glusterfs.ca"
 
 # GlusterFS' socket.c default minus nothing: named so that a change is a decision, not an accident.
@@ -77,6 +81,11 @@ def io_options(folder, allowed_names):
     ]
 
 
+# What `xosan plan` and docs/manifest.md say I/O TLS costs: bench/tls.py, docs/security-tls.md.
+IO_COST = ("4K random read 0.61x, 4K random write 0.59x, 1M sequential 0.64x/0.71x of the throughput "
+           "without TLS (bench/tls.py on the lab, docs/security-tls.md)")
+
+
 def off_options():
     # type: () -> list
     """What turns I/O TLS back off (the paths may stay: they are unused without ssl)."""
@@ -98,3 +107,98 @@ def installed(folder):
     # type: (str) -> bool
     """Whether this machine has all three files in ``folder``."""
     return all(os.path.exists(path) for path in file_paths(folder).values())
+
+
+# -- a machine's files, their expiry and the status line ------------------------------------------
+
+# Management TLS (module doc): the switch glusterd, the CLI and every client read at start, and the
+# one folder they take their files from (no option moves it for the CLI and the clients' volfile fetch).
+SECURE_ACCESS = "/var/lib/glusterd/secure-access"
+MGMT_DIR = "/etc/ssl"
+
+_PEM_KINDS = {OWN_CERT: ("CERTIFICATE",), CA_LIST: ("CERTIFICATE",),
+              PRIVATE_KEY: ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")}
+MAX_PEM = 64 * 1024
+
+
+def check_pem(fname, text):
+    # type: (str, str) -> str
+    """``text`` if it is PEM of the kind file ``fname`` holds, else TLSConfigError: what a machine is
+    handed comes from another one (XAPI arguments), and a truncated key would only show later as a
+    brick refusing every connection."""
+    kinds = _PEM_KINDS.get(fname)
+    if kinds is None:
+        raise TLSConfigError("%r is not one of the files GlusterFS reads (%s)" % (fname, ", ".join(sorted(_PEM_KINDS))))
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_PEM:
+        raise TLSConfigError("%s is empty or longer than %d characters" % (fname, MAX_PEM))
+    body = text.strip()
+    if not any(body.startswith("-----BEGIN %s-----" % k) and body.endswith("-----END %s-----" % k) for k in kinds):
+        raise TLSConfigError("%s is not PEM of a %s" % (fname, " or ".join(kinds).lower()),
+                             hint="Pass the file's whole text, from -----BEGIN to -----END")
+    return body + "\n"
+
+
+def write_files(folder, files):
+    # type: (str, dict) -> dict
+    """Write {file name: PEM text} in ``folder`` (made 0700; the key 0600, the others 0644), each
+    through a temporary file and a rename so a reader never sees half a file; {file name: path}.
+    Every text is checked before the first is written: a bad call changes nothing."""
+    checked = dict((fname, check_pem(fname, text)) for fname, text in files.items())
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    paths = {}
+    for fname, text in sorted(checked.items()):
+        path = os.path.join(folder, fname)
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if fname == PRIVATE_KEY else 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o600 if fname == PRIVATE_KEY else 0o644)  # an old .tmp keeps its mode otherwise
+        os.rename(tmp, path)
+        paths[fname] = path
+    return paths
+
+
+def parse_not_after(text):
+    # type: (str) -> datetime.datetime
+    """The UTC datetime of openssl's ``notAfter=Dec  2 05:00:00 2028 GMT`` (with or without the key)."""
+    value = text.strip().split("=", 1)[-1].strip()
+    try:
+        return datetime.datetime.strptime(value, "%b %d %H:%M:%S %Y GMT")
+    except ValueError:
+        raise TLSConfigError("%r is not a certificate expiry as openssl prints it" % value)
+
+
+def not_after(cert_path):
+    # type: (str) -> datetime.datetime
+    """When the certificate at ``cert_path`` expires (UTC), read by openssl (on dom0 as on a node)."""
+    try:
+        return parse_not_after(proc.run(["openssl", "x509", "-noout", "-enddate", "-in", cert_path]).stdout)
+    except CommandFailed as exc:
+        raise TLSConfigError("cannot read the expiry of %s: %s" % (cert_path, exc.message))
+
+
+def days_left(expiry, now=None):
+    # type: (datetime.datetime, datetime.datetime) -> int
+    """Whole days until ``expiry`` (negative once past)."""
+    delta = expiry - (now or datetime.datetime.utcnow())
+    return delta.days
+
+
+def status_line(management, io, expiry, now=None):
+    # type: (bool, bool, object, datetime.datetime) -> str
+    """``TLS: management on, I/O off; certificates expire 2028-12-02 (730 days)``: what
+    ``xosan status`` prints; ``expiry`` None when no certificate exists."""
+    head = "TLS: management %s, I/O %s" % ("on" if management else "off", "on" if io else "off")
+    if expiry is None:
+        return head + "; no certificates"
+    n = days_left(expiry, now)
+    if n < 0:
+        return head + "; certificates EXPIRED %s (%d days ago)" % (expiry.strftime("%Y-%m-%d"), -n)
+    return head + "; certificates expire %s (%d day%s)" % (expiry.strftime("%Y-%m-%d"), n, "" if n == 1 else "s")
+
+
+def io_on(options):
+    # type: (dict) -> bool
+    """Whether a volume's options (``volume info``) have TLS on its I/O path (both ends)."""
+    return all(str(options.get(k, "off")).lower() in ("on", "yes", "true", "enable", "1")
+               for k in ("client.ssl", "server.ssl"))

@@ -12,6 +12,8 @@ from xosan.gluster import GlusterCLI, ssh
 
 # How long one gluster command over SSH may take: a volume create on a busy pool is slow.
 NODE_TIMEOUT = 60
+# The host key id of the witness (xosan/pool/witness.py makes it), next to the storage VMs' host uuids.
+WITNESS_KEY = "witness"
 
 
 class NodeAccess(object):
@@ -20,6 +22,7 @@ class NodeAccess(object):
         self.id = deployment_id
         self.key_path = os.path.join(key_dir, "id_ed25519")
         self.known_hosts = os.path.join(key_dir, "known_hosts")
+        self.witness_address_path = os.path.join(key_dir, "witness-address")
 
     def host_key_path(self, host_uuid):
         return os.path.join(self.key_dir, "hostkeys", host_uuid)
@@ -38,14 +41,22 @@ class NodeAccess(object):
         return {"authorized": pub, "hosts": host_keys}
 
     def pin(self, addressed_hosts):
-        """Rewrite known_hosts: each (address, host uuid) pinned to the host key deploy made for it."""
+        """Rewrite known_hosts: each (address, host uuid) pinned to the host key deploy made for it,
+        and the witness to the one ``xosan witness prepare`` made (it is no VM deploy could list)."""
         lines = []
-        for address, host_uuid in addressed_hosts:
+        for address, host_uuid in list(addressed_hosts) + [self.witness_pin()]:
             pub = self.host_key_path(host_uuid or "") + ".pub"
             if address and os.path.exists(pub):
                 with open(pub) as fh:
                     lines.append(ssh.known_hosts_line(address, fh.read().strip()))
         ssh.write_known_hosts(self.known_hosts, lines)
+
+    def witness_pin(self):
+        try:
+            with open(self.witness_address_path) as fh:
+                return fh.read().strip(), WITNESS_KEY
+        except IOError:
+            return None, None
 
     def target(self, address):
         return ssh.SSHTarget(address, self.key_path, self.known_hosts)

@@ -16,6 +16,7 @@ import tempfile
 
 from xosan import proc
 from xosan.errors import CommandFailed, XosanError
+from xosan.gluster import tls
 
 # Where GlusterFS reads its files under the names it expects (socket.c's defaults are these
 # basenames in /etc/ssl; XOSAN points the volume options at its own folder instead).
@@ -188,3 +189,88 @@ def install(identity, dest_dir):
         os.rename(tmp, path)
         paths[fname] = path
     return paths
+
+
+def tls_dir(state_dir, deployment_id):
+    # type: (str, str) -> str
+    """Where deployment ``deployment_id`` keeps its CA, next to its SSH keys (``<state>/<id>/ssh``)."""
+    return os.path.join(state_dir, deployment_id, "tls")
+
+
+def earliest_expiry(ca):
+    # type: (DeploymentCA) -> tuple
+    """(UTC datetime, CN) of the certificate of ``ca`` that expires first (the CA's own included:
+    past it no leaf verifies), or (None, None) when it signed nothing."""
+    found = []
+    for name in ca.names():
+        found.append((tls.not_after(ca.identity(name).cert), name))
+    if os.path.exists(ca.ca_cert):
+        found.append((tls.not_after(ca.ca_cert), "xosan-%s-ca" % ca.id))
+    return min(found) if found else (None, None)
+
+
+def status(ca, volume_options, management=False, now=None):
+    # type: (DeploymentCA, dict, bool, object) -> dict
+    """What ``xosan status`` shows of TLS: {"management", "io", "not_after", "days_left", "first_to_expire",
+    "line"}. I/O is read from the volume's options (what the bricks do), management is what the
+    caller knows of the nodes (XOSAN does not turn it on yet, docs/security-tls.md)."""
+    io = tls.io_on(volume_options or {})
+    expiry, name = earliest_expiry(ca)
+    return {"management": bool(management), "io": io,
+            "not_after": expiry.strftime("%Y-%m-%dT%H:%M:%SZ") if expiry else None,
+            "days_left": tls.days_left(expiry, now) if expiry else None, "first_to_expire": name,
+            "line": tls.status_line(management, io, expiry, now)}
+
+
+def of_deployment(access):
+    # type: (object) -> DeploymentCA
+    """The CA of the deployment whose SSH keys ``access`` (access.NodeAccess) holds: same state dir."""
+    return DeploymentCA(os.path.join(os.path.dirname(access.key_dir.rstrip("/")), "tls"), access.id)
+
+
+# -- handing the certificates out (deploy, tls: io) ------------------------------------------------
+
+def push_to_node(target, identity, folder):
+    # type: (object, Identity, str) -> None
+    """Write ``identity``'s files in ``folder`` on a storage VM or witness over the SSH channel deploy
+    already has (``target``: access.NodeAccess.target). The text goes base64 in the command line (no
+    quoting to get wrong), through a temporary file and a rename; the key 0600."""
+    import base64
+    lines = ["set -e", "umask 077", "mkdir -p %s" % folder, "chmod 700 %s" % folder]
+    for fname, text in sorted(identity.files().items()):
+        tls.check_pem(fname, text)
+        path = "%s/%s" % (folder, fname)
+        lines += ["echo %s | base64 -d > %s.tmp" % (base64.b64encode(text.encode()).decode(), path),
+                  "chmod %s %s.tmp" % ("600" if fname == PRIVATE_KEY else "644", path),
+                  "mv -f %s.tmp %s" % (path, path)]
+    target.run(["sh", "-c", "; ".join(lines)], timeout=60)
+
+
+def install_on_dom0(api, host_ref, deployment_id, identity):
+    # type: (object, str, str, Identity) -> dict
+    """``identity``'s files onto a dom0 through the host plugin (plugin.install_tls_report): XAPI reaches
+    every host of the pool, where the deployer has no SSH."""
+    import json
+    files = identity.files()
+    return json.loads(api.host.call_plugin(host_ref, "xosan", "install_tls", {
+        "deployment": deployment_id, "cert": files[OWN_CERT], "key": files[PRIVATE_KEY], "ca": files[CA_LIST]}))
+
+
+def distribute(p, ca, access, api, nodes, dom0s):
+    # type: (object, DeploymentCA, object, object, list, list) -> list
+    """Certificates for every storage VM / witness (``nodes``: [(name, address)]) and every dom0
+    (``dom0s``: [(name, host ref)]), made once in the state dir and (re)installed on each: a re-run
+    puts the same files again. Returns the CNs, the auth.ssl-allow list."""
+    folder = tls.cert_dir(ca.id)
+    names = []
+    for name, address in nodes:
+        ident = ca.ensure_identity(ca.name_for("node", name))
+        push_to_node(access.target(address), ident, folder)
+        names.append(ident.name)
+        p.info("TLS certificate %s on %s" % (ident.name, address))
+    for name, ref in dom0s:
+        ident = ca.ensure_identity(ca.name_for("dom0", name))
+        install_on_dom0(api, ref, ca.id, ident)
+        names.append(ident.name)
+        p.info("TLS certificate %s on the dom0 of %s" % (ident.name, name))
+    return names

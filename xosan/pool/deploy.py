@@ -16,7 +16,8 @@ import sys
 
 from xosan.errors import DeployError, XosanError  # noqa: F401  (DeployError: raised by deploy's steps)
 from xosan.gluster import health
-from xosan.pool import planner, xo
+from xosan.gluster import tls as gluster_tls
+from xosan.pool import certs, planner, xo
 from xosan.pool.access import NodeAccess
 from xosan.pool.allow import AccessList, allowed
 from xosan.pool.cluster import Cluster
@@ -89,6 +90,10 @@ class Deployment(object):
             lines.append("  %-20s witness    %-15s (arbiter bricks only)" % ("witness", self.m.witness))
         lines.append(layout.describe())
         lines.append(self._access_plan(hosts))
+        if self.m.tls == "io":
+            lines.append("GlusterFS TLS on the I/O path (tls: io): costs %s" % gluster_tls.IO_COST)
+        else:
+            lines.append("GlusterFS TLS on the I/O path: off (tls: io turns it on; costs %s)" % gluster_tls.IO_COST)
         if self.m.vm.image:
             lines.append("Storage VM template %r from %s (imported once per pool)" % (self.m.vm.template,
                                                                                    self.m.vm.image))
@@ -122,7 +127,11 @@ class Deployment(object):
         p.step("trusted storage pool")
         first = self.cluster.form(p, [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else []))
         p.step("volume %s" % self.m.volume)
+        tls_names = self._tls_certificates(p, hosts) if self.m.tls == "io" else None
+        fresh = not self.mine("SR")  # no SR yet: no dom0 mounts the volume, it may be stopped
         self.cluster.create_volume(p, first, layout, self.allow, self.allow.wanted(net))
+        if tls_names:
+            self._io_tls(p, first, tls_names, fresh)
         p.step("SR %r" % self.m.sr_name)
         sr = self.sr.ensure(p, [node.address for node in layout.all_nodes])
         # what Xen Orchestra 5 reads for a type-xosan SR, so that its Remove removes this deployment
@@ -141,10 +150,46 @@ class Deployment(object):
         except XosanError as exc:
             return self.allow.plan_line(planned) + " (the existing volume's list is unknown: %s)" % exc
 
+    def _tls_certificates(self, p, hosts):
+        """Manifest ``tls: io``: the deployment CA's certificates on every storage VM (SSH), the witness
+        and every dom0 (host plugin), before any client mounts; their CNs."""
+        nodes = [(h.name, h.vm_address) for h in hosts] + ([("witness", self.m.witness)] if self.m.witness else [])
+        return certs.distribute(p, certs.of_deployment(self.access), self.access, self.x.api, nodes,
+                                [(h.name, h.ref) for h in hosts])
+
+    def _io_tls(self, p, first, names, fresh):
+        """TLS on the volume's I/O path. Bricks choose TLS when they start, so turning it on means a
+        volume stop: done only before this deployment's SR exists (no client). A volume that serves an
+        SR, running with TLS off, is refused, never stopped under VMs; one with TLS on gets a
+        changed allow list live (glusterd hands it to the running bricks)."""
+        options = gluster_tls.io_options(gluster_tls.cert_dir(self.id), names)
+        [info] = first.volume_info(self.m.volume)
+        current = info.options or {}
+        if gluster_tls.io_on(current):
+            changed = [(k, v) for k, v in options if current.get(k) != v]
+            for option, value in changed:
+                first.volume_set(self.m.volume, option, value)
+            p.info("I/O TLS on%s" % (": %s updated" % ", ".join(k for k, _ in changed) if changed else " already"))
+            return
+        if info.started and not fresh:  # a stopped one has no I/O to stop
+            raise DeployError(
+                "volume %s exists with I/O TLS off; `tls: io` would need it stopped, which stops every VM "
+                "disk on the SR" % self.m.volume,
+                hint="Deploy with tls: off (the default) to keep the volume as it is, or plan a downtime: "
+                     "shut the SR's VMs down, then stop the volume and re-run deploy")
+        if info.started:
+            first.command(["volume", "stop", self.m.volume], "volume stop")
+        for option, value in options:
+            first.volume_set(self.m.volume, option, value)
+        first.volume_start(self.m.volume)
+        self.cluster.wait_bricks(p, first, [b.name for b in info.bricks])
+        p.info("I/O TLS on: bricks admit %s" % ", ".join(sorted(set(names))))
+
     def _witness_reachable(self):
         if self.m.witness and not self.access.target(self.m.witness).reachable(timeout=10):
             raise DeployError("the witness %s is not reachable over SSH" % self.m.witness,
-                              hint="Install the deployment key %s.pub on it" % self.access.key_path)
+                              hint="Boot it from the config disk `xosan witness prepare --address %s` makes "
+                                   "(docs/witness.md)" % self.m.witness)
 
     # -- undo ------------------------------------------------------------------------------------
 

@@ -39,6 +39,10 @@ DEFAULT_TEMPLATE = "XOSAN storage VM"
 DEFAULT_MEMORY = GiB
 DEFAULT_VCPUS = 2
 DEFAULT_SR_NAME = "XOSAN"
+# GlusterFS TLS on the volume's I/O path: off by default, it costs ~40 % of the 4K IOPS
+# (docs/security-tls.md). "io": client.ssl/server.ssl on, auth.ssl-allow = the deployment's names.
+TLS_CHOICES = ("off", "io")
+DEFAULT_TLS = "off"
 
 FLAGS_SOURCE = "<flags>"
 
@@ -52,6 +56,7 @@ SCHEMA = (
     ("layout", None),
     ("disperse", (("data", None), ("redundancy", None))),
     ("witness", None),
+    ("tls", None),
     ("vm", (("template", None), ("image", None), ("image-sr", None), ("memory", None), ("vcpus", None))),
     ("volume", None),
     ("sr-name", None),
@@ -78,6 +83,7 @@ FLAG_KEYS = (
     ("disperse_data", "disperse.data"),
     ("disperse_redundancy", "disperse.redundancy"),
     ("witness", "witness"),
+    ("tls", "tls"),
     ("template", "vm.template"),
     ("image", "vm.image"),
     ("image_sr", "vm.image-sr"),
@@ -246,12 +252,12 @@ class Manifest(object):
     ``source``: the file, "<string>" or "<flags>"; ``pool`` (PoolSpec); ``hosts``: "all" or a
     list of host name-labels in the order given; ``storage`` (StorageSpec); ``network``
     (NetworkSpec); ``layout``; ``disperse`` (DisperseSpec, or None: the planner's default
-    code); ``witness``: address or None; ``vm`` (VMSpec); ``volume``; ``sr_name``;
+    code); ``witness``: address or None; ``tls``: "off" or "io"; ``vm`` (VMSpec); ``volume``; ``sr_name``;
     ``locations``: {key: (line, column)} of every key written in the file (empty for flags).
     """
 
     def __init__(self, source, pool, hosts, storage, network, layout, disperse, witness, vm,
-                 volume, sr_name, locations=None):
+                 volume, sr_name, locations=None, tls=DEFAULT_TLS):
         self.source = source
         self.pool = pool
         self.hosts = hosts
@@ -263,6 +269,7 @@ class Manifest(object):
         self.vm = vm
         self.volume = volume
         self.sr_name = sr_name
+        self.tls = tls
         self.locations = dict(locations or {})
 
     @property
@@ -331,6 +338,7 @@ def to_dict(manifest):
         "disperse": (None if m.disperse is None
                      else {"data": m.disperse.data, "redundancy": m.disperse.redundancy}),
         "witness": m.witness,
+        "tls": m.tls,
         "vm": {"template": m.vm.template, "image": m.vm.image, "image-sr": m.vm.image_sr,
                "memory": format_size(m.vm.memory), "vcpus": m.vm.vcpus},
         "volume": m.volume,

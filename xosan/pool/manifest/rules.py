@@ -17,10 +17,10 @@ from xosan.pool.manifest.fields import Fields
 from xosan.pool.manifest.model import (ALL, AUTO, DEFAULT_BRICK_SIZE, DEFAULT_HOSTS, DEFAULT_LAYOUT,
                                        DEFAULT_MASTER, DEFAULT_MEMORY, DEFAULT_MTU, DEFAULT_NETWORK_MODE,
                                        DEFAULT_NETWORK_NAME, DEFAULT_RESERVE, DEFAULT_SR, DEFAULT_SR_NAME,
-                                       DEFAULT_TEMPLATE, DEFAULT_USERNAME, DEFAULT_VCPUS, LOCAL, MAX_HOSTS,
+                                       DEFAULT_TEMPLATE, DEFAULT_TLS, DEFAULT_USERNAME, DEFAULT_VCPUS, LOCAL, MAX_HOSTS,
                                        MAX_MEMORY, MAX_MTU, MAX_PREFIX, MAX_VCPUS, MAX_VLAN, MIN_BRICK,
                                        MIN_HOSTS, MIN_MEMORY, MIN_MTU, MIN_PREFIX, MIN_VCPUS, MIN_VLAN,
-                                       NETWORK_MODES, DisperseSpec, Manifest, NetworkSpec, PoolSpec,
+                                       NETWORK_MODES, TLS_CHOICES, DisperseSpec, Manifest, NetworkSpec, PoolSpec,
                                        StorageSpec, VMSpec)
 from xosan.pool.manifest.values import LIST, MAP, NULL, SCALAR
 from xosan.pool.manifest.wording import EXAMPLES
@@ -56,8 +56,9 @@ class _Rules(Fields):
                       "use 1 to 64 letters, digits, `-` and `_`, e.g. %s" % self.words.setting(
                           "volume", re.sub(r"[^A-Za-z0-9_-]", "-", volume)[:64] or DEFAULT_VOLUME))
         sr_name = self.text("sr-name", DEFAULT_SR_NAME)
+        tls = self.choice("tls", DEFAULT_TLS, TLS_CHOICES)
         return Manifest(self.source, pool, hosts, storage, network, layout, disperse, witness, vm,
-                        volume, sr_name, self.locations)
+                        volume, sr_name, self.locations, tls=tls)
 
     def image_path(self):
         """vm.image as an absolute path: relative to the manifest's folder (to the current one for flags)."""

@@ -30,6 +30,7 @@ EXAMPLES = {
     "disperse.data": "2",
     "disperse.redundancy": "1",
     "witness": "10.0.50.9",
+    "tls": "io",
     "vm.template": DEFAULT_TEMPLATE,
     "vm.image": "/root/xosan-appliance/manifest.json",
     "vm.image-sr": AUTO,
