@@ -34,6 +34,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 import chaos  # noqa: E402
+from perf import fuse_pids  # noqa: E402
 
 from xosan.gluster.options import vm_image_options  # noqa: E402
 
@@ -123,23 +124,6 @@ def brick_pids(node):
                     out.append(pid)
         except OSError:
             pass
-    return out
-
-
-def fuse_pids(mountpoint):
-    """The FUSE client process(es) serving ``mountpoint`` (glusterfs with the mount point as its last word)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as fh:
-                argv = fh.read().split(b"\0")
-        except OSError:
-            continue
-        words = [a.decode(errors="replace") for a in argv if a]
-        if words and os.path.basename(words[0]).startswith("glusterfs") and words[-1] == mountpoint:
-            out.append(int(d))
     return out
 
 

@@ -122,8 +122,9 @@ def cpu_seconds(pids):
     return total
 
 
-def client_pid(mountpoint):
-    """The glusterfs FUSE client serving ``mountpoint`` (its last argument)."""
+def fuse_pids(mountpoint):
+    """The glusterfs FUSE client process(es) serving ``mountpoint`` (their last argument)."""
+    out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -134,7 +135,15 @@ def client_pid(mountpoint):
             continue
         argv = [a.decode(errors="replace") for a in argv if a]
         if argv and os.path.basename(argv[0]).startswith("glusterfs") and argv[-1] == mountpoint:
-            return int(d)
+            out.append(int(d))
+    return out
+
+
+def client_pid(mountpoint):
+    """The glusterfs FUSE client serving ``mountpoint``."""
+    pids = fuse_pids(mountpoint)
+    if pids:
+        return pids[0]
     raise RuntimeError("no glusterfs client process for %s" % mountpoint)
 
 

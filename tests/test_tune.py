@@ -196,6 +196,8 @@ def test_dry_run_sets_nothing_and_says_so():
     assert cli.sets == []
     text = "\n".join(lines)
     assert "Dry run: nothing changed" in text and "--apply" in text and "online" in text
+    # the captured volume predates client.tcp-user-timeout, which only new connections get
+    assert "Except client.tcp-user-timeout: applied to connections made after it" in text
     row = [ln for ln in lines if "performance.io-thread-count" in ln][0]
     assert "16 (default)" in row and " 4 " in row
     assert len(lines) <= 24 and max(len(ln) for ln in lines) <= 200

@@ -142,3 +142,9 @@ def volume_set_commands(volume, storage_vcpus=None, dom0_cores=None):
     for name, value, _ in vm_image_options(storage_vcpus, dom0_cores):
         cmds.append(["volume", "set", "all" if name in CLUSTER_WIDE else volume, name, value])
     return cmds
+
+
+# Options a client or brick applies when it makes a connection, not to the ones it has open: `xosan tune
+# --apply` says so, since they reach a dom0 only at its next reconnect (an SR re-plug, a host reboot, a
+# brick restart), whereas the others switch online.
+ON_NEXT_CONNECTION = frozenset(["client.tcp-user-timeout"])

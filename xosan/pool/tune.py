@@ -209,6 +209,10 @@ def summary(tplan, applied=False, width=130):
         lines.append("%d option(s) differ, %d already as shipped. Dry run: nothing changed." % (len(todo), same))
         lines.append("`xosan tune --apply` sets them online: gluster volume set, the bricks and every dom0's "
                      "FUSE client switch to the new settings without a remount; VMs keep running.")
+        later = sorted(ch.option for ch in todo if ch.option in gopts.ON_NEXT_CONNECTION)
+        if later:
+            lines.append("Except %s: applied to connections made after it (a dom0 gets it at its next SR "
+                         "re-plug or reboot)." % ", ".join(later))
     else:
         lines.append("Nothing to change: all %d options XOSAN sets are as shipped%s."
                      % (same, "" if not tplan.left() else " (besides those left alone above)"))
