@@ -15,6 +15,7 @@ deployer does (xosan.gluster.ssh: deployment key, pinned host key).
 
 import base64
 import ctypes
+import hashlib
 import json
 import os
 import re
@@ -979,3 +980,126 @@ def test_boot_reboot_keeps_the_brick(booted):
         time.sleep(5)
     # the volume's brick comes back by itself (glusterd starts after the brick is mounted)
     assert brick_online(booted, "xt")
+
+
+# -- the apt method of `xosan upgrade` on the real appliance (xosan/pool/upgrade.py AptUpgrade) ------
+
+REPO = "/srv/xosan-test-repo"
+OLD, NEW = "10.3-99xosan1", "10.3-99xosan2"  # the same GlusterFS major release: --gluster may take it
+
+
+def make_deb(workdir, name, version):
+    """A tiny arch-all package made with dpkg-deb (it installs one file naming its version)."""
+    root = os.path.join(workdir, "%s_%s" % (name, version))
+    os.makedirs(os.path.join(root, "DEBIAN"))
+    os.makedirs(os.path.join(root, "usr", "share", name))
+    with open(os.path.join(root, "usr", "share", name, "version"), "w") as fh:
+        fh.write(version + "\n")
+    with open(os.path.join(root, "DEBIAN", "control"), "w") as fh:
+        fh.write("Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: XOSAN tests <root@localhost>\n"
+                 "Description: XOSAN upgrade test package\n" % (name, version))
+    deb = root + ".deb"
+    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, deb])
+    return deb
+
+
+def flat_repo(workdir, debs):
+    """(Packages, Release) texts of a flat repository holding ``debs`` (apt's own fields)."""
+    stanzas = []
+    for deb in debs:
+        control = run(["dpkg-deb", "-f", deb]).stdout.strip()
+        with open(deb, "rb") as fh:
+            data = fh.read()
+        stanzas.append("%s\nFilename: ./%s\nSize: %d\nSHA256: %s\n" % (
+            control, os.path.basename(deb), len(data), hashlib.sha256(data).hexdigest()))
+    packages = "\n".join(stanzas)
+    release = ("Origin: xosan-test\nLabel: xosan-test\nSuite: local\nCodename: local\n"
+               "Date: %s\nArchitectures: all amd64\nSHA256:\n %s %d Packages\n" % (
+                   time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime()),
+                   hashlib.sha256(packages.encode()).hexdigest(), len(packages.encode())))
+    return packages, release
+
+
+def copy_to(vm, local, remote):
+    with open(local, "rb") as fh:
+        subprocess.run(vm.target.argv(["sh", "-c", 'cat > "$0"', remote]), stdin=fh, check=True, timeout=120)
+
+
+class Lines(object):
+    """The progress sink AptUpgrade writes to (the CLI's Progress prints the same lines)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def info(self, text):
+        self.lines.append(text)
+
+    step = info
+
+
+@pytest.mark.slow
+def test_boot_apt_upgrade_runs_for_real_holding_glusterfs_back_unless_asked(booted, tmp_path):
+    """The apt method's own commands on the appliance's own apt and dpkg: the node's sources are a
+    local repository (the VM reaches no network here) with newer versions of two packages, one of
+    them named as GlusterFS's are. Without --gluster only the other is upgraded, the GlusterFS one is
+    held for the run and released after; with --gluster it is upgraded too and glusterd restarted."""
+    from xosan.pool import upgrade
+    d = str(tmp_path)
+    canary, gl = "xosan-canary", "glusterfs-xosan-canary"
+    old = [make_deb(d, canary, OLD), make_deb(d, gl, OLD)]
+    new = [make_deb(d, canary, NEW), make_deb(d, gl, NEW)]
+    packages, release = flat_repo(d, new)
+    for name, text in (("Packages", packages), ("Release", release)):
+        with open(os.path.join(d, name), "w") as fh:
+            fh.write(text)
+    # the node's own sources: only the local repository (Debian's stay aside, put back at the end)
+    booted.sh("mkdir -p %s /root/xosan-test-old && cd /etc/apt && "
+              "{ [ ! -e sources.list ] || mv sources.list sources.list.xosan-saved; } && "
+              "mv sources.list.d sources.list.d.xosan-saved && mkdir sources.list.d && "
+              "echo 'deb [trusted=yes] file:%s ./' > sources.list.d/xosan-test.list" % (REPO, REPO))
+    for f in new + [os.path.join(d, "Packages"), os.path.join(d, "Release")]:
+        copy_to(booted, f, "%s/%s" % (REPO, os.path.basename(f)))
+    for f in old:
+        copy_to(booted, f, "/root/xosan-test-old/%s" % os.path.basename(f))
+    booted.sh("dpkg -i /root/xosan-test-old/*.deb", timeout=300)
+    node = upgrade.UpgradeNode("boot-host", None, None, GUEST_IP, booted.target)
+
+    def versions():
+        v = upgrade.node_versions(booted.target)
+        return v.get(canary), v.get(gl)
+
+    def glusterd_pid():
+        return booted.sh("systemctl show -p MainPID --value glusterd.service").strip()
+
+    def glusterd_active(why):
+        deadline = time.time() + 300  # under TCG on a busy machine glusterd's start takes minutes
+        while booted.sh("systemctl is-active glusterd.service || true").strip() != "active":
+            assert time.time() < deadline, "glusterd not active %s" % why
+            time.sleep(3)
+
+    glusterd_active("after the boot")
+    step, p = upgrade.AptUpgrade(), Lines()
+    # the dry run's view (no apt-get update: the lists are not fetched yet, nothing is upgradable)
+    assert step.current(node)["upgradable"] == 0
+    pid = glusterd_pid()
+    step.prepare(node, p, None)
+    said = step.apply(node, p, None)
+    assert versions() == (NEW, OLD), p.lines
+    assert said == "1 package(s) upgraded, no restart needed", said
+    assert "1 GlusterFS held back" in " ".join(p.lines), p.lines
+    assert gl not in booted.sh("apt-mark showhold").split()  # released after the run
+    assert glusterd_pid() == pid  # nothing of GlusterFS changed: glusterd left alone
+
+    step, p = upgrade.AptUpgrade(gluster=True), Lines()
+    step.prepare(node, p, None)
+    said = step.apply(node, p, None)
+    assert versions() == (NEW, NEW), p.lines
+    assert said == "1 package(s) upgraded, GlusterFS restarted", said
+    glusterd_active("after the upgrade's restart")
+    assert glusterd_pid() not in (pid, "0")
+    # an apt run with nothing left says so, and changes nothing
+    step, p = upgrade.AptUpgrade(gluster=True), Lines()
+    step.prepare(node, p, None)
+    assert step.apply(node, p, None) == "nothing to upgrade"
+    booted.sh("dpkg -P %s %s && cd /etc/apt && rm -r sources.list.d && mv sources.list.d.xosan-saved sources.list.d && "
+              "{ [ ! -e sources.list.xosan-saved ] || mv sources.list.xosan-saved sources.list; }" % (canary, gl))

@@ -162,7 +162,8 @@ RESTART_GLUSTER = ("systemctl stop glusterd; "
                    # GlusterFS's upgrade guide: the brick and self-heal processes outlive glusterd's stop
                    "pkill -TERM -x glusterfsd; pkill -TERM -x glusterfs; "
                    "for i in $(seq 30); do pgrep -x glusterfsd >/dev/null || break; sleep 1; done; "
-                   "pkill -KILL -x glusterfsd; systemctl start glusterd")
+                   # not waited for here: the run's own wait (glusterd answering, then healthy) is bounded
+                   "pkill -KILL -x glusterfsd; systemctl start --no-block glusterd")
 
 
 class AptUpgrade(NodeStep):
@@ -258,7 +259,7 @@ class AptUpgrade(NodeStep):
             reboot_vm(node, p, ops)
         elif action == "restart-gluster":
             p.info("%s: restart glusterd and its bricks" % node.host)
-            t.run(["sh", "-c", RESTART_GLUSTER], timeout=120)
+            t.run(["sh", "-c", RESTART_GLUSTER], timeout=300)
         return "%d package(s) upgraded, %s" % (len(changes), {"reboot": "rebooted",
                                                              "restart-gluster": "GlusterFS restarted",
                                                              "none": "no restart needed"}[action])
