@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-from xosan.errors import CommandFailed, XosanError
+from xosan.errors import CommandFailed, CommandTimeout, XosanError
 from xosan.pool.storage_vm import BRICK_ROOT, glusterd_vol
 from xosan_lab import netns
 from xosan_lab.netns import link_exists, netns_exists, netns_pids, sh  # noqa: F401 (used by the lab)
@@ -220,7 +220,7 @@ class LabNode(object):
                   "exec glusterd -N -f %s/glusterd.vol" % NODE_DIR_INSIDE]
         return "; ".join(lines)
 
-    def start(self, authorized_keys=(), timeout=30.0):
+    def start(self, authorized_keys=(), timeout=60.0):
         """Start the node (idempotent); returns when glusterd answers."""
         if self.running():
             return
@@ -240,8 +240,11 @@ class LabNode(object):
             if p.poll() is not None:
                 raise LabError("glusterd of %s exited at start (rc %s); see %s/glusterd.out and %s/log/"
                                % (self.name, p.returncode, self.state["dir"], self.state["dir"]))
-            if self.gluster(["pool", "list"], check=False, timeout=10).returncode == 0:
-                return
+            try:
+                if self.gluster(["pool", "list"], check=False, timeout=10).returncode == 0:
+                    return
+            except CommandTimeout:
+                pass  # a glusterd still starting on a loaded machine: the deadline above bounds the wait
             time.sleep(0.3)
         raise LabError("glusterd of %s did not answer within %s s" % (self.name, timeout))
 
