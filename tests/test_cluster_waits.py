@@ -282,11 +282,12 @@ def test_replace_host_waits_for_a_slow_new_peer(pool4, monkeypatch):
     def slow_probe(self, address):
         probe(self, address)
         [node] = [n for n in pool4.lab.nodes if n.ip == address and n.running()]
-        with open("/proc/%d/comm" % node.pid) as fh:
+        pid = node.glusterd_pid()
+        with open("/proc/%d/comm" % pid) as fh:
             assert fh.read().strip() == "glusterd"
-        os.kill(node.pid, signal.SIGSTOP)
-        paused.append(node.pid)
-        timers.append(threading.Timer(8, os.kill, (node.pid, signal.SIGCONT)))
+        os.kill(pid, signal.SIGSTOP)
+        paused.append(pid)
+        timers.append(threading.Timer(8, os.kill, (pid, signal.SIGCONT)))
         timers[-1].start()
         seen.extend(p for p in self.pool_list() if p.hostname == node.ip)
     monkeypatch.setattr(gluster.GlusterCLI, "peer_probe", slow_probe)

@@ -466,3 +466,36 @@ def test_a_plain_tcp_client_cannot_connect(tls_lab):
     _, _, work = tls_lab
     _refused(tls_lab, str(work / "dom0"), "plain", ["*.transport.socket.ssl-enabled=off"],
              because=["socket disconnected"])
+
+
+# -- management TLS: where each machine's GlusterFS reads its files, and the plugin's management=yes ---
+
+def test_management_folder_is_read_from_the_installed_transport_with_a_documented_fallback():
+    assert tls.parse_mgmt_dir("/usr/lib/ssl/glusterfs.pem\n") == "/usr/lib/ssl"
+    assert tls.parse_mgmt_dir("/etc/ssl/glusterfs.pem") == "/etc/ssl"
+    assert tls.parse_mgmt_dir("") == tls.MGMT_DIR_DEFAULT == "/etc/ssl"
+    assert tls.parse_mgmt_dir("glusterfs.pem\nnot a path") == tls.MGMT_DIR_DEFAULT
+    # this machine has Debian's GlusterFS (installed by .ci/install-deps): its compiled-in folder
+    import subprocess
+    out = subprocess.run(["sh", "-c", tls.MGMT_DIR_PROBE], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    assert tls.parse_mgmt_dir(out) == "/usr/lib/ssl", out
+
+
+def test_install_tls_with_management_also_writes_the_management_files_and_the_switch(ca, tmp_path):
+    from xosan import plugin
+    name = ca.name_for("dom0", "host2")
+    ca.ensure_identity(name)
+    args = dict(_args(ca, name), management="yes")
+    out = plugin.install_tls_report(args, root=str(tmp_path))
+    mgmt = tmp_path / "usr" / "lib" / "ssl"   # this machine's GlusterFS folder, under the test's root
+    assert out["management"] is True and out["switch_was_on"] is False
+    assert _pem(str(mgmt / tls.OWN_CERT)) == _pem(ca.identity(name).cert)
+    assert os.stat(str(mgmt / tls.PRIVATE_KEY)).st_mode & 0o777 == 0o600
+    assert (tmp_path / tls.SECURE_ACCESS.lstrip("/")).exists()
+    assert plugin.install_tls_report(args, root=str(tmp_path))["switch_was_on"] is True
+
+
+def test_install_tls_refuses_a_management_value_it_does_not_know(ca, tmp_path):
+    name = ca.name_for("dom0", "host3")
+    ca.ensure_identity(name)
+    _refused_install(dict(_args(ca, name), management="maybe"), tmp_path, "management")

@@ -571,6 +571,7 @@ def reboot_report(args, api, here=None, cli_factory=None, reach=None):
 # -- the deployment's certificate for this dom0's FUSE client ----------------------------------
 
 INSTALL_TLS_ARGS = ("deployment", "cert", "key", "ca")
+INSTALL_TLS_OPTIONAL = ("management",)  # "yes": also management TLS (MGMT_DIR files and the switch file)
 
 
 def install_tls_report(args, root=None):
@@ -581,7 +582,10 @@ def install_tls_report(args, root=None):
     reaches every host of the pool, so this is how each one gets its files. The certificate must
     chain to the CA given and belong to the key, checked before anything is written: a wrong pair
     would show only as every brick refusing this host."""
-    _only(args, INSTALL_TLS_ARGS, "install_tls")
+    _only(args, INSTALL_TLS_ARGS + INSTALL_TLS_OPTIONAL, "install_tls")
+    management = (args.get("management") or "no").strip().lower()
+    if management not in ("yes", "no"):
+        raise InvalidValue("management", "install_tls takes management=yes or management=no, not %r" % management)
     for k in INSTALL_TLS_ARGS:
         if not (args.get(k) or "").strip():
             raise InvalidValue(k, "install_tls needs %s" % devconfig.shown(k),
@@ -610,8 +614,21 @@ def install_tls_report(args, root=None):
             os.unlink(os.path.join(scratch, name))
         os.rmdir(scratch)
     paths = tls.write_files(folder, files)
-    return {"deployment": args["deployment"].strip(), "folder": folder, "files": sorted(paths.values()),
-            "not_after": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    report = {"deployment": args["deployment"].strip(), "folder": folder, "files": sorted(paths.values()),
+              "not_after": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"), "management": management == "yes"}
+    if management == "yes":
+        # The same files where the CLI and the FUSE client's volfile fetch read them (no option moves
+        # that path), then the switch they read at start: from the next mount on, this dom0 talks to
+        # glusterd over TLS only. A mount already running keeps its plain connection.
+        mgmt_dir = tls.parse_mgmt_dir(proc.run(["sh", "-c", tls.MGMT_DIR_PROBE]).stdout)
+        mgmt = tls.write_files(os.path.join(root, mgmt_dir.lstrip("/")) if root else mgmt_dir, files)
+        switch = os.path.join(root, tls.SECURE_ACCESS.lstrip("/")) if root else tls.SECURE_ACCESS
+        report["switch_was_on"] = os.path.exists(switch)
+        os.makedirs(os.path.dirname(switch), exist_ok=True)
+        with open(switch, "a"):
+            pass
+        report["files"] = sorted(list(paths.values()) + list(mgmt.values()) + [switch])
+    return report
 
 
 # -- the functions xapi calls: (session, args) -> string ---------------------------------------

@@ -7,8 +7,8 @@ SMlog through syslog (/dev/log), /usr/bin/systemctl for GC, /var/run/sr-mount, /
 namespace in which those paths are this dom0's own:
 
 - /run is a fresh tmpfs (as after a boot); /tmp stays the machine's, where tests keep the
-  trees they hand a dom0; /etc, /var/lib, /var/log, /dev, /opt and
-  /usr/lib/systemd/system are overlays whose upper layers live in this dom0's folder, so
+  trees they hand a dom0; /etc, /var/lib, /var/log, /dev, /opt,
+  /usr/lib/systemd/system and /usr/lib/ssl are overlays whose upper layers live in this dom0's folder, so
   nothing is written to the machine's own;
 - /opt/xensource/sm is the framework tree (``sm_dir``: ../shared/vendor/xcp-ng-sm/drivers,
   or $XOSAN_SM_DIR) with the driver files laid next to it as the RPM lays them;
@@ -38,7 +38,8 @@ import xml.dom.minidom
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SM_DIR = "/opt/xensource/sm"
 DRIVER_FILES = (("drivers/XOSANSR.py", "XOSANSR.py"), ("drivers/xosan-gc", "xosan-gc"))
-OVERLAID = ("/etc", "/var/lib", "/var/log", "/dev", "/opt", "/usr/lib/systemd/system")
+# /usr/lib/ssl: where this machine's GlusterFS reads management TLS files (the host plugin writes them)
+OVERLAID = ("/etc", "/var/lib", "/var/log", "/dev", "/opt", "/usr/lib/systemd/system", "/usr/lib/ssl")
 SYSTEMD_STATE = "/run/lab-systemd"  # the systemctl stand-in's units loaded, runs, journal
 XAPI_HOST = os.path.join(ROOT, "xosan_lab", "xapi_host")
 PLUGINS = (("plugins/xosan", "xosan"),)
@@ -195,9 +196,9 @@ class Dom0(object):
             "PRIMARY_DISK='/dev/sda'\nINSTALLATION_UUID='%s'\nCONTROL_DOMAIN_UUID='%s'\n"
             "BUILD_NUMBER='lab'\nPRODUCT_BRAND='XCP-ng'\nPRODUCT_VERSION='8.3.0'\n"
             % (self.host_uuid, self.host_uuid))
-        for d in ("etc", "var/lib", "var/log", "dev", "opt", "usr/lib/systemd/system"):
-            os.makedirs(os.path.join(up, d), exist_ok=True)
-            os.makedirs(os.path.join(self.root, "work", d), exist_ok=True)
+        for d in OVERLAID:
+            os.makedirs(os.path.join(up, d.lstrip("/")), exist_ok=True)
+            os.makedirs(os.path.join(self.root, "work", d.lstrip("/")), exist_ok=True)
         os.makedirs(os.path.join(up, "var/lib/xcp"), exist_ok=True)
         put(os.path.join(up, "var/lib/xcp/xapi"), "")
         put(os.path.join(up, "dev/log"), "")

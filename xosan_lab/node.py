@@ -20,12 +20,66 @@ from xosan_lab import netns
 from xosan_lab.netns import link_exists, netns_exists, netns_pids, sh  # noqa: F401 (used by the lab)
 
 NODE_DIR_INSIDE = "/srv/xosan-node"  # the node's folder, as its own processes see it
+# Where Debian's GlusterFS (this machine's and the storage VM's) reads management TLS files
+# (xosan/gluster/tls.py MGMT_DIR_PROBE): each node has its own, as each storage VM does.
+NODE_SSL_DIR = "/usr/lib/ssl"
 
 SYSTEM_GLUSTERD_DIR = "/var/lib/glusterd"
 
 
 class LabError(XosanError):
     pass
+
+
+# The node's main process: glusterd under a minimal supervisor, so that `systemctl restart glusterd`
+# (NODE_SYSTEMCTL) gets a new glusterd in the same namespaces, as systemd gives a storage VM one.
+# Brick processes are glusterd's children by fork but their own sessions: like the unit's
+# KillMode=process, a restart leaves them running. Five exits within 2 s of their start end the
+# node (the start's wait then reports it, with glusterd.out).
+GLUSTERD_LOOP = """\
+quick=0
+while [ $quick -lt 5 ]; do
+  if [ -e /run/lab-glusterd.held ]; then sleep 0.2; continue; fi
+  t0=$(date +%%s)
+  glusterd -N -f %(dir)s/glusterd.vol &
+  echo $! > /run/lab-glusterd.pid
+  wait $!
+  rm -f /run/lab-glusterd.pid
+  if [ $(( $(date +%%s) - t0 )) -lt 2 ]; then quick=$((quick + 1)); else quick=0; fi
+  sleep 0.2
+done
+echo "glusterd exited 5 times within 2 s of its start" >&2
+exit 1
+"""
+
+# The storage node's /usr/bin/systemctl: glusterd only (the unit a storage VM's tools restart).
+# The pid comes from the node's own /run: never a process found by name, which would be another
+# node's on this machine.
+NODE_SYSTEMCTL = """\
+#!/bin/sh
+cmd=""; unit=""
+for a in "$@"; do
+  case "$a" in -*) ;; *) if [ -z "$cmd" ]; then cmd=$a; else unit=${a%.service}; fi ;; esac
+done
+if [ "$unit" != glusterd ]; then
+  echo "systemctl (lab storage node): only glusterd is simulated, not '$unit'" >&2; exit 1
+fi
+pid() { cat /run/lab-glusterd.pid 2>/dev/null; }
+stop() {
+  p=$(pid); [ -n "$p" ] || return 0
+  kill "$p" 2>/dev/null
+  n=0; while kill -0 "$p" 2>/dev/null && [ $n -lt 150 ]; do sleep 0.1; n=$((n + 1)); done
+  kill -9 "$p" 2>/dev/null; n=0; while [ "$(pid)" = "$p" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+}
+started() { n=0; while [ -z "$(pid)" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done; [ -n "$(pid)" ]; }
+case "$cmd" in
+  restart) rm -f /run/lab-glusterd.held; stop; started ;;
+  stop) touch /run/lab-glusterd.held; stop ;;
+  start) rm -f /run/lab-glusterd.held; started ;;
+  is-active) if [ -n "$(pid)" ] && kill -0 "$(pid)" 2>/dev/null; then echo active; else echo inactive; exit 3; fi ;;
+  *) echo "systemctl (lab storage node): '$cmd' is not simulated" >&2; exit 1 ;;
+esac
+"""
 
 
 
@@ -157,8 +211,13 @@ class LabNode(object):
 
     def _prepare_dirs(self):
         d = self.state["dir"]
-        for sub in ("glusterd", "run", "log"):
+        for sub in ("glusterd", "run", "log", "ssl/up", "ssl/work"):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
+        with open(os.path.join(d, "glusterd-loop"), "w") as fh:
+            fh.write(GLUSTERD_LOOP % {"dir": NODE_DIR_INSIDE})
+        with open(os.path.join(d, "systemctl"), "w") as fh:
+            fh.write(NODE_SYSTEMCTL)
+        os.chmod(os.path.join(d, "systemctl"), 0o755)
         # glusterd's own volfile with the storage VM's options (as the appliance ships it)
         with open("/etc/glusterfs/glusterd.vol") as fh:
             stock = fh.read()
@@ -215,9 +274,14 @@ class LabNode(object):
         # A storage VM has its own /tmp; so does a node. From here on the node's folder (which may
         # be under /tmp, as in the tests) is reached at NODE_DIR_INSIDE.
         lines += ["mount -t tmpfs -o size=64m,mode=1777 xosan-tmp /tmp"]
+        # The node's own OpenSSL folder (an overlay: the machine's files show through) and systemctl:
+        # management TLS puts glusterd's files there and restarts glusterd, as on a storage VM.
+        lines += ["mount -t overlay overlay -o lowerdir={1},upperdir={0}/ssl/up,workdir={0}/ssl/work "
+                  "{1}".format(NODE_DIR_INSIDE, NODE_SSL_DIR),
+                  "mount --bind %s/systemctl /usr/bin/systemctl" % NODE_DIR_INSIDE]
         lines += ["mkdir -p /run/sshd",
                   "/usr/sbin/sshd -f {0}/ssh/sshd_config -E {0}/log/sshd.log".format(NODE_DIR_INSIDE),
-                  "exec glusterd -N -f %s/glusterd.vol" % NODE_DIR_INSIDE]
+                  "exec sh %s/glusterd-loop" % NODE_DIR_INSIDE]
         return "; ".join(lines)
 
     def start(self, authorized_keys=(), timeout=60.0):
@@ -247,6 +311,14 @@ class LabNode(object):
                 pass  # a glusterd still starting on a loaded machine: the deadline above bounds the wait
             time.sleep(0.3)
         raise LabError("glusterd of %s did not answer within %s s" % (self.name, timeout))
+
+    def glusterd_pid(self):
+        """The node's glusterd (its main process is the supervisor that restarts it)."""
+        try:
+            with open(os.path.join(self.state["dir"], "run", "lab-glusterd.pid")) as fh:
+                return int(fh.read().strip())
+        except (OSError, ValueError):
+            return None
 
     def running(self):
         pid = self.state.get("pid")

@@ -7,6 +7,7 @@ from xosan.cli import common
 from xosan.errors import XosanError
 from xosan.gluster import health
 from xosan.pool import certs
+from xosan.pool.inventory import address_of
 
 
 def register(sub):
@@ -58,10 +59,20 @@ def cmd_deploy(args):
         return print_status(d, as_json=False)
 
 
-def tls_status(d, h):
-    """certs.status of deployment ``d`` (its CA in the state dir, I/O TLS from the volume's options)."""
+def tls_status(d, h, vms):
+    """certs.status of deployment ``d`` (its CA in the state dir, I/O TLS from the volume's options,
+    management TLS from the first storage VM that answers: None when none does)."""
+    management = None
+    for rec in vms:
+        address = address_of(rec)
+        if address and rec.get("power_state") == "Running":
+            try:
+                management = certs.management_on(d.access.target(address))
+                break
+            except XosanError:
+                continue
     try:
-        return certs.status(certs.of_deployment(d.access), (h.info.options or {}) if h else {})
+        return certs.status(certs.of_deployment(d.access), (h.info.options or {}) if h else {}, management)
     except XosanError as exc:
         return {"line": "TLS: unknown: %s" % exc, "error": str(exc)}
 
@@ -69,7 +80,7 @@ def tls_status(d, h):
 def print_status(d, as_json):
     h, err, attached, vms = d.status()
     code = h.exit_code if h else 3
-    tls = tls_status(d, h)
+    tls = tls_status(d, h, vms)
     if as_json:
         out = {"deployment": d.id, "storage_vms": [{"name": v["name_label"], "power_state": v["power_state"]}
                                                    for v in vms],

@@ -8,9 +8,10 @@ global place per machine that another deployment (or another lab on the same mac
 share, hence a folder per deployment. ``auth.ssl-allow`` limits the bricks to the deployment's
 certificate names (its default ``*`` admits any certificate the CA list accepts).
 
-Management TLS (glusterd <-> glusterd and CLI, volfile fetches) is not set here: glusterd turns it
-on only from the existence of the fixed file /var/lib/glusterd/secure-access and then reads
-/etc/ssl/glusterfs.* (glusterd.vol can move those paths) -- one state per machine, not per volume.
+Management TLS (glusterd <-> glusterd and CLI, volfile fetches) is not a volume option: glusterd, the
+CLI and every client turn it on from the existence of the fixed file /var/lib/glusterd/secure-access
+when they start and then read /etc/ssl/glusterfs.* -- one state per machine, not per volume
+(SECURE_ACCESS, MGMT_DIR below; xosan/pool/certs.py puts them there).
 """
 
 import datetime
@@ -114,7 +115,26 @@ def installed(folder):
 # Management TLS (module doc): the switch glusterd, the CLI and every client read at start, and the
 # one folder they take their files from (no option moves it for the CLI and the clients' volfile fetch).
 SECURE_ACCESS = "/var/lib/glusterd/secure-access"
-MGMT_DIR = "/etc/ssl"
+# The folder is compiled into GlusterFS (its build's OpenSSL directory: /usr/lib/ssl in Debian's
+# packages, which the storage VM runs, as the lab's glusterd logged: "could not load our cert at
+# /usr/lib/ssl/glusterfs.pem"; /etc/ssl in upstream's documentation), and no option moves it for the
+# CLI and the clients' volfile fetch. So each machine is asked: the path stands in its installed
+# socket transport; /etc/ssl when none is found.
+MGMT_DIR_DEFAULT = "/etc/ssl"
+MGMT_DIR_PROBE = ("for f in /usr/lib64/glusterfs/*/rpc-transport/socket.so "
+                  "/usr/lib/glusterfs/*/rpc-transport/socket.so /usr/lib/*/glusterfs/*/rpc-transport/socket.so; "
+                  "do if [ -f \"$f\" ]; then "
+                  "grep -aoE '/[A-Za-z0-9/._-]+/glusterfs[.]pem' \"$f\" | head -n 1; break; fi; done; true")
+
+
+def parse_mgmt_dir(output):
+    # type: (str) -> str
+    """The folder of MGMT_DIR_PROBE's answer (MGMT_DIR_DEFAULT when it found nothing)."""
+    for line in (output or "").splitlines():
+        line = line.strip()
+        if line.startswith("/") and line.endswith("/" + OWN_CERT):
+            return posixpath.dirname(line)
+    return MGMT_DIR_DEFAULT
 
 _PEM_KINDS = {OWN_CERT: ("CERTIFICATE",), CA_LIST: ("CERTIFICATE",),
               PRIVATE_KEY: ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")}
@@ -188,7 +208,8 @@ def status_line(management, io, expiry, now=None):
     # type: (bool, bool, object, datetime.datetime) -> str
     """``TLS: management on, I/O off; certificates expire 2028-12-02 (730 days)``: what
     ``xosan status`` prints; ``expiry`` None when no certificate exists."""
-    head = "TLS: management %s, I/O %s" % ("on" if management else "off", "on" if io else "off")
+    head = "TLS: management %s, I/O %s" % ("unknown" if management is None else "on" if management else "off",
+                                            "on" if io else "off")
     if expiry is None:
         return head + "; no certificates"
     n = days_left(expiry, now)

@@ -213,10 +213,10 @@ def status(ca, volume_options, management=False, now=None):
     # type: (DeploymentCA, dict, bool, object) -> dict
     """What ``xosan status`` shows of TLS: {"management", "io", "not_after", "days_left", "first_to_expire",
     "line"}. I/O is read from the volume's options (what the bricks do), management is what the
-    caller knows of the nodes (XOSAN does not turn it on yet, docs/security-tls.md)."""
+    caller found on a storage VM (certs.management_on)."""
     io = tls.io_on(volume_options or {})
     expiry, name = earliest_expiry(ca)
-    return {"management": bool(management), "io": io,
+    return {"management": None if management is None else bool(management), "io": io,
             "not_after": expiry.strftime("%Y-%m-%dT%H:%M:%SZ") if expiry else None,
             "days_left": tls.days_left(expiry, now) if expiry else None, "first_to_expire": name,
             "line": tls.status_line(management, io, expiry, now)}
@@ -230,47 +230,84 @@ def of_deployment(access):
 
 # -- handing the certificates out (deploy, tls: io) ------------------------------------------------
 
-def push_to_node(target, identity, folder):
-    # type: (object, Identity, str) -> None
+def push_to_node(target, identity, folder, management=False):
+    # type: (object, Identity, str, bool) -> bool
     """Write ``identity``'s files in ``folder`` on a storage VM or witness over the SSH channel deploy
     already has (``target``: access.NodeAccess.target). The text goes base64 in the command line (no
-    quoting to get wrong), through a temporary file and a rename; the key 0600."""
+    quoting to get wrong), through a temporary file and a rename; the key 0600. ``management``: the
+    same files also where the node's GlusterFS reads them for management (tls.MGMT_DIR_PROBE; the
+    folder itself left as it is) and the management TLS switch file; True
+    when the switch is new there, i.e. glusterd must be restarted to take it."""
     import base64
     lines = ["set -e", "umask 077", "mkdir -p %s" % folder, "chmod 700 %s" % folder]
-    for fname, text in sorted(identity.files().items()):
-        tls.check_pem(fname, text)
-        path = "%s/%s" % (folder, fname)
-        lines += ["echo %s | base64 -d > %s.tmp" % (base64.b64encode(text.encode()).decode(), path),
-                  "chmod %s %s.tmp" % ("600" if fname == PRIVATE_KEY else "644", path),
-                  "mv -f %s.tmp %s" % (path, path)]
-    target.run(["sh", "-c", "; ".join(lines)], timeout=60)
+    mgmt = []
+    if management:
+        probe = target.run(["sh", "-c", tls.MGMT_DIR_PROBE], timeout=60)
+        mgmt = [tls.parse_mgmt_dir(getattr(probe, "stdout", probe))]
+    for where in [folder] + mgmt:
+        for fname, text in sorted(identity.files().items()):
+            tls.check_pem(fname, text)
+            path = "%s/%s" % (where, fname)
+            lines += ["echo %s | base64 -d > %s.tmp" % (base64.b64encode(text.encode()).decode(), path),
+                      "chmod %s %s.tmp" % ("600" if fname == PRIVATE_KEY else "644", path),
+                      "mv -f %s.tmp %s" % (path, path)]
+    if management:
+        lines += ["if [ -e {0} ]; then echo switch-was-on; else touch {0}; echo switch-new; fi".format(
+            tls.SECURE_ACCESS)]
+    out = target.run(["sh", "-c", "; ".join(lines)], timeout=60)
+    return management and "switch-new" in (getattr(out, "stdout", out) or "")
 
 
-def install_on_dom0(api, host_ref, deployment_id, identity):
-    # type: (object, str, str, Identity) -> dict
+def management_on(target):
+    # type: (object) -> bool
+    """Whether the storage VM behind ``target`` has management TLS's switch file (its glusterd, once
+    started with it, talks TLS only)."""
+    out = target.run(["sh", "-c", "if [ -e %s ]; then echo on; else echo off; fi" % tls.SECURE_ACCESS], timeout=60)
+    return (getattr(out, "stdout", out) or "").strip() == "on"
+
+
+# How a storage VM's glusterd takes a new switch file or certificate: its unit restarted. Bricks and
+# the self-heal daemon are not in the unit's kill set (KillMode=process): I/O goes on.
+RESTART_GLUSTERD = ["systemctl", "restart", "glusterd"]
+
+
+def install_on_dom0(api, host_ref, deployment_id, identity, management=False):
+    # type: (object, str, str, Identity, bool) -> dict
     """``identity``'s files onto a dom0 through the host plugin (plugin.install_tls_report): XAPI reaches
     every host of the pool, where the deployer has no SSH."""
     import json
     files = identity.files()
     return json.loads(api.host.call_plugin(host_ref, "xosan", "install_tls", {
-        "deployment": deployment_id, "cert": files[OWN_CERT], "key": files[PRIVATE_KEY], "ca": files[CA_LIST]}))
+        "deployment": deployment_id, "cert": files[OWN_CERT], "key": files[PRIVATE_KEY], "ca": files[CA_LIST],
+        "management": "yes" if management else "no"}))
 
 
-def distribute(p, ca, access, api, nodes, dom0s):
-    # type: (object, DeploymentCA, object, object, list, list) -> list
+def distribute(p, ca, access, api, nodes, dom0s, management=False):
+    # type: (object, DeploymentCA, object, object, list, list, bool) -> tuple
     """Certificates for every storage VM / witness (``nodes``: [(name, address)]) and every dom0
     (``dom0s``: [(name, host ref)]), made once in the state dir and (re)installed on each: a re-run
-    puts the same files again. Returns the CNs, the auth.ssl-allow list."""
+    puts the same files again. ``management``: management TLS's files and switch too. Returns (the
+    CNs, the auth.ssl-allow list; the addresses of the nodes whose glusterd must restart to take the
+    switch)."""
     folder = tls.cert_dir(ca.id)
-    names = []
+    names, restart = [], []
     for name, address in nodes:
         ident = ca.ensure_identity(ca.name_for("node", name))
-        push_to_node(access.target(address), ident, folder)
+        if push_to_node(access.target(address), ident, folder, management):
+            restart.append(address)
         names.append(ident.name)
         p.info("TLS certificate %s on %s" % (ident.name, address))
     for name, ref in dom0s:
         ident = ca.ensure_identity(ca.name_for("dom0", name))
-        install_on_dom0(api, ref, ca.id, ident)
+        install_on_dom0(api, ref, ca.id, ident, management)
         names.append(ident.name)
         p.info("TLS certificate %s on the dom0 of %s" % (ident.name, name))
-    return names
+    return names, restart
+
+
+def restart_glusterd(p, access, addresses):
+    # type: (object, object, list) -> None
+    """glusterd restarted on each of ``addresses`` (the caller waits for it to answer)."""
+    for address in addresses:
+        access.target(address).run(RESTART_GLUSTERD, timeout=180)
+        p.info("glusterd restarted on %s (management TLS)" % address)

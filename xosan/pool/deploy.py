@@ -90,6 +90,11 @@ class Deployment(object):
             lines.append("  %-20s witness    %-15s (arbiter bricks only)" % ("witness", self.m.witness))
         lines.append(layout.describe())
         lines.append(self._access_plan(hosts))
+        if self.m.tls == "off":
+            lines.append("GlusterFS TLS: off (tls: off): glusterd's management port and the bricks take plain TCP")
+        else:
+            lines.append("GlusterFS TLS on the management path (glusterd, CLI, volfile fetches): on, the "
+                         "deployment's own CA")
         if self.m.tls == "io":
             lines.append("GlusterFS TLS on the I/O path (tls: io): costs %s" % gluster_tls.IO_COST)
         else:
@@ -125,10 +130,12 @@ class Deployment(object):
         self.vms.wait_reachable(p, [(h.name, h.vm_address) for h in hosts])
         self._witness_reachable()
         p.step("trusted storage pool")
+        fresh = not self.mine("SR")  # no SR yet: no dom0 mounts the volume, it may be stopped
+        tls_names = self._tls_certificates(p, hosts, fresh) if self.m.tls != "off" else None
         first = self.cluster.form(p, [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else []))
         p.step("volume %s" % self.m.volume)
-        tls_names = self._tls_certificates(p, hosts) if self.m.tls == "io" else None
-        fresh = not self.mine("SR")  # no SR yet: no dom0 mounts the volume, it may be stopped
+        if self.m.tls != "io":
+            tls_names = None
         self.cluster.create_volume(p, first, layout, self.allow, self.allow.wanted(net))
         if tls_names:
             self._io_tls(p, first, tls_names, fresh)
@@ -150,12 +157,28 @@ class Deployment(object):
         except XosanError as exc:
             return self.allow.plan_line(planned) + " (the existing volume's list is unknown: %s)" % exc
 
-    def _tls_certificates(self, p, hosts):
-        """Manifest ``tls: io``: the deployment CA's certificates on every storage VM (SSH), the witness
-        and every dom0 (host plugin), before any client mounts; their CNs."""
+    def _tls_certificates(self, p, hosts, fresh):
+        """The deployment CA's certificates on every storage VM (SSH), the witness and every dom0 (host
+        plugin), before any client mounts, with management TLS's switch: each glusterd that gets it new
+        is restarted, before the peers probe each other, so the trusted pool forms over TLS; their CNs.
+
+        Turned on under an SR, the dom0s' running mounts would keep plain connections their glusterds
+        no longer take (brick port lookups after a brick restart fail): refused there, never half done."""
         nodes = [(h.name, h.vm_address) for h in hosts] + ([("witness", self.m.witness)] if self.m.witness else [])
-        return certs.distribute(p, certs.of_deployment(self.access), self.access, self.x.api, nodes,
-                                [(h.name, h.ref) for h in hosts])
+        if not fresh:
+            off = [a for _, a in nodes if not certs.management_on(self.access.target(a))]
+            if off:
+                raise DeployError(
+                    "management TLS is off on %s, and the volume serves an SR: turning it on would cut every "
+                    "dom0's running mount off glusterd" % ", ".join(off),
+                    hint="Deploy with tls: off to keep it as it is, or plan a downtime: unplug the SR's PBDs, "
+                         "re-run deploy, plug them again")
+        names, restart = certs.distribute(p, certs.of_deployment(self.access), self.access, self.x.api, nodes,
+                                          [(h.name, h.ref) for h in hosts], management=True)
+        if restart:
+            certs.restart_glusterd(p, self.access, restart)
+            self.cluster.wait_glusterd(p, restart)
+        return names
 
     def _io_tls(self, p, first, names, fresh):
         """TLS on the volume's I/O path. Bricks choose TLS when they start, so turning it on means a

@@ -10,7 +10,8 @@ import time
 
 from xosan.errors import XosanError
 from xosan.gluster import health
-from xosan.pool import firewall, xo
+from xosan.gluster import tls as gluster_tls
+from xosan.pool import certs, firewall, xo
 from xosan.pool.allow import AUTH_ALLOW
 from xosan.pool.inventory import brick_bytes
 from xosan.pool.progress import Progress
@@ -76,6 +77,39 @@ class Operations(object):
         self.vms.wait_reachable(p, [(pl.name, pl.vm_address) for pl in placements])
         firewall.enforce(p, self.access, [pl.vm_address for pl in placements], allowed)
         self.cluster.wait_glusterd(p, [pl.vm_address for pl in placements])
+        return self._tls_like_the_pool(p, placements)
+
+    def _tls_like_the_pool(self, p, placements):
+        """The new storage VMs (and their hosts' dom0s) get what the running nodes have: management
+        TLS's files and switch (glusterd restarted, before the probe: a plain glusterd cannot join a
+        TLS pool) and, with I/O TLS on, the certificate the bricks will ask of them. Read from the
+        cluster, not the manifest: the pool is what it is. Returns the new CNs when I/O TLS is on
+        (the caller adds them to auth.ssl-allow before the new bricks serve), else []."""
+        new = [pl.vm_address for pl in placements]
+        cli = self.cluster.any_cli(exclude=new)
+        management = certs.management_on(self.access.target(cli.where()))
+        [info] = cli.volume_info(self.id)
+        io = gluster_tls.io_on(info.options or {})
+        if not (management or io):
+            return []
+        names, restart = certs.distribute(p, certs.of_deployment(self.access), self.access, self.x.api,
+                                          [(pl.name, pl.vm_address) for pl in placements],
+                                          [(pl.name, pl.ref) for pl in placements], management=management)
+        if restart:
+            certs.restart_glusterd(p, self.access, restart)
+            self.cluster.wait_glusterd(p, restart)
+        return names if io else []
+
+    def _allow_certificates(self, p, cli, added, removed=()):
+        """auth.ssl-allow of an I/O TLS volume with ``added`` CNs in and ``removed`` out (set live:
+        glusterd hands it to the running bricks)."""
+        if not added and not removed:
+            return
+        [info] = cli.volume_info(self.id)
+        current = [n for n in (info.options or {}).get("auth.ssl-allow", "").split(",") if n.strip()]
+        wanted = gluster_tls.ssl_allow([n for n in current if n not in removed] + list(added))
+        cli.volume_set(self.id, "auth.ssl-allow", wanted)
+        p.info("auth.ssl-allow: %s" % wanted)
 
     # -- maintenance ------------------------------------------------------------------------------
 
@@ -166,9 +200,12 @@ class Operations(object):
         allowed = self._add_storage_vms(p, [placement], gone=[old_ip])
         xo.sync(self.x, self.id)  # Xen Orchestra's node list names the new storage VM
         p.step(steps[2])
-        self._wait_started(p, [placement], allowed)
+        tls_names = self._wait_started(p, [placement], allowed)
         cli = self.cluster.any_cli(exclude=[old_ip, new_ip])
         self.cluster.join(p, cli, new_ip, exclude=[old_ip])
+        if tls_names:
+            self._allow_certificates(p, cli, tls_names,
+                                     [certs.of_deployment(self.access).name_for("node", dead_name)])
         p.step(steps[3])
         target = self.access.target(new_ip)
         new_bricks = []
@@ -236,9 +273,10 @@ class Operations(object):
             placements.append(self._placement(name, ip, wanted=size))
         allowed = self._add_storage_vms(p, placements)
         xo.sync(self.x, self.id)
-        self._wait_started(p, placements, allowed)
+        tls_names = self._wait_started(p, placements, allowed)
         for pl in placements:
             self.cluster.join(p, cli, pl.vm_address)
+        self._allow_certificates(p, cli, tls_names)
         new_bricks = self.cluster.brick_dirs([pl.vm_address for pl in placements],
                                              "b%d" % (int(time.time()) % 100000))
         if kind == "convert":
