@@ -7,6 +7,7 @@ from xosan import __version__
 from xosan.cli import deploy as cli_deploy
 from xosan.cli import operate as cli_operate
 from xosan.cli import rolling as cli_rolling
+from xosan.cli import rotate as cli_rotate
 from xosan.cli import tune as cli_tune
 from xosan.cli import upgrade as cli_upgrade
 from xosan.cli import witness as cli_witness
@@ -22,6 +23,7 @@ def build_parser():
     cli_deploy.register(sub)
     cli_operate.register(sub)
     cli_rolling.register(sub)
+    cli_rotate.register(sub)
     cli_tune.register(sub)
     cli_upgrade.register(sub)
     cli_witness.register(sub)

@@ -144,6 +144,34 @@ class DeploymentCA(object):
         os.rename(ident.cert + ".tmp", ident.cert)
         return ident
 
+    def renew_identity(self, name, days=LEAF_DAYS):
+        # type: (str, int) -> Identity
+        """A new key and certificate for CN ``name`` signed by the SAME CA (rotation: every machine's
+        CA list stays valid, so old and new leaves are accepted side by side while they are handed
+        out). Made next to the old pair (``.new``), checked against the CA, and only then renamed
+        over it, the old pair kept as ``.old``: a failed openssl leaves the working pair in place."""
+        ident = self.identity(name)
+        if not (os.path.exists(self.ca_cert) and os.path.exists(self.ca_key)):
+            raise CertError("the CA of %s is not in %s" % (self.id, self.dir),
+                            hint="Rotation re-signs with the deployment's own CA; without it every machine "
+                                 "would need a new CA list: re-run deploy instead")
+        new_cert, new_key, csr = ident.cert + ".new", ident.key + ".new", ident.cert + ".csr"
+        self._openssl(["req", "-config", "@CONFIG@", "-new", "-newkey", "rsa:%d" % KEY_BITS, "-nodes",
+                       "-sha256", "-subj", "/CN=%s" % name, "-keyout", new_key, "-out", csr])
+        os.chmod(new_key, 0o600)
+        try:
+            self._openssl(["x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+                           "-set_serial", "0x" + os.urandom(16).hex(), "-sha256", "-days", str(days),
+                           "-extfile", "@CONFIG@", "-extensions", "leaf", "-out", new_cert])
+        finally:
+            os.unlink(csr)
+        self.verify_file(new_cert)
+        for cur, made in ((ident.key, new_key), (ident.cert, new_cert)):
+            if os.path.exists(cur):
+                os.rename(cur, cur + ".old")
+            os.rename(made, cur)
+        return ident
+
     def names(self):
         # type: () -> list
         """Every CN this CA signed (the files in its folder), sorted: the auth.ssl-allow list."""
@@ -311,3 +339,24 @@ def restart_glusterd(p, access, addresses):
     for address in addresses:
         access.target(address).run(RESTART_GLUSTERD, timeout=180)
         p.info("glusterd restarted on %s (management TLS)" % address)
+
+
+# -- rotation (xosan/pool/rotate.py) -------------------------------------------------------------
+
+def serial_of(cert_path):
+    # type: (str) -> str
+    """The certificate's serial as upper-case hex without leading zeros (openssl's ``-serial``)."""
+    try:
+        out = proc.run(["openssl", "x509", "-noout", "-serial", "-in", cert_path]).stdout
+    except CommandFailed as exc:
+        raise CertError("cannot read the serial of %s: %s" % (cert_path, exc.message))
+    return parse_serial(out)
+
+
+def parse_serial(text):
+    # type: (str) -> str
+    """``serial=0A1B...`` (openssl) as ``A1B...``: one spelling whichever openssl printed it."""
+    value = (text or "").strip().split("=", 1)[-1].strip().upper().lstrip("0")
+    if not value or not re.match(r"^[0-9A-F]+$", value):
+        raise CertError("%r is not a certificate serial as openssl prints it" % (text,))
+    return value
