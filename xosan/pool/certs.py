@@ -129,20 +129,25 @@ class DeploymentCA(object):
         if os.path.exists(ident.cert) and os.path.exists(ident.key):
             return ident
         self.ensure_ca()
-        csr = ident.cert + ".csr"
-        self._openssl(["req", "-config", "@CONFIG@", "-new", "-newkey", "rsa:%d" % KEY_BITS, "-nodes",
-                       "-sha256", "-subj", "/CN=%s" % name, "-keyout", ident.key + ".tmp", "-out", csr])
-        os.chmod(ident.key + ".tmp", 0o600)
-        serial = "0x" + os.urandom(16).hex()
-        try:
-            self._openssl(["x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
-                           "-set_serial", serial, "-sha256", "-days", str(days),
-                           "-extfile", "@CONFIG@", "-extensions", "leaf", "-out", ident.cert + ".tmp"])
-        finally:
-            os.unlink(csr)
+        self._sign_leaf(name, ident.key + ".tmp", ident.cert + ".tmp", days)
         os.rename(ident.key + ".tmp", ident.key)
         os.rename(ident.cert + ".tmp", ident.cert)
         return ident
+
+    def _sign_leaf(self, name, key_out, cert_out, days):
+        # type: (str, str, str, int) -> None
+        """A new key (0600) at ``key_out`` and its leaf for CN ``name``, signed by this CA, at
+        ``cert_out``; the caller renames them into place."""
+        csr = cert_out + ".csr"
+        self._openssl(["req", "-config", "@CONFIG@", "-new", "-newkey", "rsa:%d" % KEY_BITS, "-nodes",
+                       "-sha256", "-subj", "/CN=%s" % name, "-keyout", key_out, "-out", csr])
+        os.chmod(key_out, 0o600)
+        try:
+            self._openssl(["x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+                           "-set_serial", "0x" + os.urandom(16).hex(), "-sha256", "-days", str(days),
+                           "-extfile", "@CONFIG@", "-extensions", "leaf", "-out", cert_out])
+        finally:
+            os.unlink(csr)
 
     def renew_identity(self, name, days=LEAF_DAYS):
         # type: (str, int) -> Identity
@@ -155,16 +160,8 @@ class DeploymentCA(object):
             raise CertError("the CA of %s is not in %s" % (self.id, self.dir),
                             hint="Rotation re-signs with the deployment's own CA; without it every machine "
                                  "would need a new CA list: re-run deploy instead")
-        new_cert, new_key, csr = ident.cert + ".new", ident.key + ".new", ident.cert + ".csr"
-        self._openssl(["req", "-config", "@CONFIG@", "-new", "-newkey", "rsa:%d" % KEY_BITS, "-nodes",
-                       "-sha256", "-subj", "/CN=%s" % name, "-keyout", new_key, "-out", csr])
-        os.chmod(new_key, 0o600)
-        try:
-            self._openssl(["x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
-                           "-set_serial", "0x" + os.urandom(16).hex(), "-sha256", "-days", str(days),
-                           "-extfile", "@CONFIG@", "-extensions", "leaf", "-out", new_cert])
-        finally:
-            os.unlink(csr)
+        new_cert, new_key = ident.cert + ".new", ident.key + ".new"
+        self._sign_leaf(name, new_key, new_cert, days)
         self.verify_file(new_cert)
         for cur, made in ((ident.key, new_key), (ident.cert, new_cert)):
             if os.path.exists(cur):
@@ -271,7 +268,7 @@ def push_to_node(target, identity, folder, management=False):
     mgmt = []
     if management:
         probe = target.run(["sh", "-c", tls.MGMT_DIR_PROBE], timeout=60)
-        mgmt = [tls.parse_mgmt_dir(getattr(probe, "stdout", probe))]
+        mgmt = [tls.parse_mgmt_dir(probe.stdout)]
     for where in [folder] + mgmt:
         for fname, text in sorted(identity.files().items()):
             tls.check_pem(fname, text)
@@ -283,7 +280,7 @@ def push_to_node(target, identity, folder, management=False):
         lines += ["if [ -e {0} ]; then echo switch-was-on; else touch {0}; echo switch-new; fi".format(
             tls.SECURE_ACCESS)]
     out = target.run(["sh", "-c", "; ".join(lines)], timeout=60)
-    return management and "switch-new" in (getattr(out, "stdout", out) or "")
+    return management and "switch-new" in out.stdout
 
 
 def management_on(target):
@@ -291,7 +288,7 @@ def management_on(target):
     """Whether the storage VM behind ``target`` has management TLS's switch file (its glusterd, once
     started with it, talks TLS only)."""
     out = target.run(["sh", "-c", "if [ -e %s ]; then echo on; else echo off; fi" % tls.SECURE_ACCESS], timeout=60)
-    return (getattr(out, "stdout", out) or "").strip() == "on"
+    return out.stdout.strip() == "on"
 
 
 # How a storage VM's glusterd takes a new switch file or certificate: its unit restarted. Bricks and

@@ -134,10 +134,8 @@ class Deployment(object):
         tls_names = self._tls_certificates(p, hosts, fresh) if self.m.tls != "off" else None
         first = self.cluster.form(p, [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else []))
         p.step("volume %s" % self.m.volume)
-        if self.m.tls != "io":
-            tls_names = None
         self.cluster.create_volume(p, first, layout, self.allow, self.allow.wanted(net))
-        if tls_names:
+        if self.m.tls == "io":
             self._io_tls(p, first, tls_names, fresh)
         p.step("SR %r" % self.m.sr_name)
         sr = self.sr.ensure(p, [node.address for node in layout.all_nodes])

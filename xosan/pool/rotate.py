@@ -76,13 +76,13 @@ def presented_serial(target, address, folder, port=GLUSTERD_PORT):
     out = target.run(["sh", "-c", "echo | timeout 15 openssl s_client -connect %s:%d -cert %s -key %s -CAfile %s "
                       "2>/dev/null | openssl x509 -noout -serial" % (address, port, p["cert"], p["key"], p["ca"])],
                      timeout=60)
-    return certs.parse_serial(getattr(out, "stdout", out))
+    return certs.parse_serial(out.stdout)
 
 
 def installed_serial(target, folder):
     # type: (object, str) -> str
     out = target.run(["openssl", "x509", "-noout", "-serial", "-in", tls.file_paths(folder)["cert"]], timeout=60)
-    return certs.parse_serial(getattr(out, "stdout", out))
+    return certs.parse_serial(out.stdout)
 
 
 class Rotator(object):
@@ -149,10 +149,10 @@ class Rotator(object):
         p.step("new certificates for %d storage VM(s)/witness (management TLS %s, I/O TLS %s)"
                % (len(nodes), "on" if r.management else "off", "on" if r.io else "off"))
         folder = tls.cert_dir(self.id)
-        self._peers = [m.address for m in nodes]
+        peers = [m.address for m in nodes]
         try:
             for m in nodes:
-                self._node(p, r, m, folder)
+                self._node(p, r, m, folder, peers)
             p.step("new certificates for %d dom0(s), through the host plugin" % len(dom0s))
             for m in dom0s:
                 self._renew(m)
@@ -175,7 +175,7 @@ class Rotator(object):
         m.new_serial, m.new_not_after = certs.serial_of(ident.cert), _iso(tls.not_after(ident.cert))
         return ident
 
-    def _node(self, p, r, m, folder):
+    def _node(self, p, r, m, folder, peers):
         target = self.d.access.target(m.address)
         ident = self._renew(m)
         certs.push_to_node(target, ident, folder, r.management)
@@ -185,13 +185,14 @@ class Rotator(object):
                                                                                     m.new_serial))
         p.info("%s on %s: serial %s -> %s, expires %s" % (m.cn, m.address, m.serial, m.new_serial, m.new_not_after))
         if r.management:
-            self._glusterd_takes_it(p, m, target, folder)
+            self._glusterd_takes_it(p, m, target, folder, peers)
         m.status = DONE
 
-    def _glusterd_takes_it(self, p, m, target, folder):
-        """glusterd reads its certificate into its listener once, at start (measured:
-        docs/security-tls.md): asked through a new connection, and restarted when it still shows the
-        old one. One node at a time, the next only once this one's peers are back."""
+    def _glusterd_takes_it(self, p, m, target, folder, peers):
+        """GlusterFS 10.3's glusterd loads its certificate per new connection (measured:
+        docs/security-tls.md "Rotation"), so a new connection normally shows the new one at once; a
+        version that loads it only at start is restarted here, one node at a time, the next only once
+        this one's ``peers`` are back."""
         try:
             shown = presented_serial(target, m.address, folder)
         except XosanError as exc:
@@ -202,7 +203,7 @@ class Rotator(object):
             return
         certs.restart_glusterd(p, self.d.access, [m.address])
         self.d.cluster.wait_glusterd(p, [m.address])
-        self.d.cluster.wait_peers(p, self.d.access.clis(self._peers))
+        self.d.cluster.wait_peers(p, self.d.access.clis(peers))
         shown = presented_serial(target, m.address, folder)
         if shown != m.new_serial:
             raise certs.CertError("glusterd on %s still shows serial %s after its restart, not %s"
