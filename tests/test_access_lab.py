@@ -6,12 +6,13 @@ import os
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 from labpool import pool_fixture
 from test_operate_lab import read_sha, write_pattern, xosan_cli
 
-from xosan.gluster import health, parse_volume_info
+from xosan.gluster import health, parse_volume_info, parse_volume_status
 
 pytestmark = pytest.mark.gluster
 
@@ -72,50 +73,102 @@ def assert_stranger_filtered(pool):
     assert res.returncode != 0 and "Volume Name" not in res.stdout, res.stdout
 
 
-def stranger_mount(pool, server, sr_uuid):
+def stranger_mount(pool, sr_uuid, server=None, volfile=None):
     """Mount the volume from the lab's root namespace (lab.host_ip): what a stranger on the storage
-    network would do. Returns (mount exit code, its output, what the stranger saw of the SR's folder,
-    the client's log)."""
+    network would do, through glusterd (``server``) or with a client volfile in hand (``volfile``,
+    the text: a copy of the one the storage VMs serve). Returns (exit code, its output, what the
+    stranger saw of the SR's folder, the client's log)."""
     d = tempfile.mkdtemp(prefix="xosan-stranger-")
     log = d + ".log"
     try:
-        res = subprocess.run(["timeout", "60", "mount", "-t", "glusterfs", "-o", "log-file=%s" % log,
-                              "%s:/xosan" % server, d], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        if volfile is None:
+            argv = ["mount", "-t", "glusterfs", "-o", "log-file=%s" % log, "%s:/xosan" % server, d]
+        else:
+            with open(d + ".vol", "w") as fh:
+                fh.write(volfile)
+            argv = ["glusterfs", "--volfile=%s.vol" % d, "--log-file=%s" % log, d]
+        res = subprocess.run(["timeout", "60"] + argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              universal_newlines=True)
+        if volfile is not None:  # glusterfs forks away before it connects: until the bricks answered
+            deadline = time.time() + 30
+            while time.time() < deadline and "Shutting down" not in _read(log) \
+                    and "attached to remote volume" not in _read(log):
+                time.sleep(0.5)
         seen = None
         if res.returncode == 0:  # whatever mounted: can it see the SR's VHD folder?
             try:
                 seen = os.listdir(os.path.join(d, sr_uuid))
             except OSError as exc:
                 seen = exc
-        with open(log) as fh:
-            text = fh.read()
-        return res.returncode, res.stdout, seen, text
+        return res.returncode, res.stdout, seen, _read(log)
     finally:
         subprocess.run(["umount", "-l", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.rmdir(d)
-        if os.path.exists(log):
-            os.unlink(log)
+        for leftover in (log, d + ".vol"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+
+
+def _read(path):
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except IOError:
+        return ""
+
+
+def _mount_failed(out):
+    """mount.glusterfs's two failure sentences, both seen here: "Mount failed." when the client
+    died after it daemonized, "Mounting glusterfs on <dir> failed." when it exited before."""
+    return "Mount failed." in out or ("Mounting glusterfs on " in out and " failed." in out)
 
 
 def assert_stranger_refused(pool, sr_uuid):
-    """Measured on glusterfs 10.3: glusterd hands the stranger the volfile, then every brick answers
-    its SETVOLUME with "Authentication failed" and the FUSE client shuts down. mount.glusterfs
-    usually reports "Mount failed"; if the client's shutdown loses the race with the helper's own
-    check, the mount returns 0 on a dead FUSE mount that shows nothing. mount.glusterfs has two
-    failure sentences, both seen here: "Mount failed." when the client died after it daemonized,
-    "Mounting glusterfs on <dir> failed." when it exited before (CI's py36 run, 2026-12-02). Either
-    way no file of the SR is ever visible."""
-    server = pool.node_of("lab-host-1").ip
-    rc, out, seen, log = stranger_mount(pool, server, sr_uuid)
+    """With management TLS (the default) glusterd takes no plain connection: the stranger does not
+    even get the volfile ("Exhausted all volfile servers"). Either way no file of the SR is ever
+    visible."""
+    rc, out, seen, log = stranger_mount(pool, sr_uuid, server=pool.node_of("lab-host-1").ip)
+    assert "Exhausted all volfile servers" in log, log[-3000:]
+    assert "attached to remote volume" not in log, log[-3000:]
+    if rc == 0:
+        assert isinstance(seen, OSError), seen
+    else:
+        assert _mount_failed(out), out
+
+
+def volfile_with_ports(node):
+    """The client volfile ``node`` serves, each brick's port written in (``remote-port``): a client
+    of it asks no glusterd at all, not even for the ports, so only the bricks can refuse it."""
+    text = node.run(["cat", "/var/lib/glusterd/vols/xosan/xosan.tcp-fuse.vol"]).stdout
+    bricks, _ = parse_volume_status(node.gluster(["volume", "status", "xosan", "--xml"]).stdout)
+    ports = dict(((b.host, b.path), b.port) for b in bricks)
+    out, block = [], {}
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["volume"]:
+            block = {}
+        elif words[:1] == ["option"] and len(words) == 3:
+            block[words[1]] = words[2]
+        elif words == ["end-volume"] and block.get("transport-type") == "tcp" and "remote-subvolume" in block:
+            out.append("    option remote-port %d" % ports[(block["remote-host"], block["remote-subvolume"])])
+        out.append(line)
+    assert sum("remote-port" in ln for ln in out) == len(bricks) >= 3, out
+    return "\n".join(out) + "\n"
+
+
+def assert_bricks_refuse_a_stranger_with_the_volfile(pool, sr_uuid):
+    """auth.allow on its own: a stranger holding a copy of the client volfile (no glusterd asked)
+    is refused by every brick. Measured on glusterfs 10.3: each brick answers its SETVOLUME with
+    "Authentication failed" and the client shuts down."""
+    volfile = volfile_with_ports(pool.node_of("lab-host-1"))
+    rc, out, seen, log = stranger_mount(pool, sr_uuid, volfile=volfile)
     refused = [ln for ln in log.splitlines() if "SETVOLUME on remote-host failed" in ln
                and "Authentication failed" in ln]
     assert refused, log[-3000:]
     assert "Server authentication failed. Shutting down." in log, log[-3000:]
+    assert "attached to remote volume" not in log, log[-3000:]
     if rc == 0:
         assert isinstance(seen, OSError), seen
-    else:
-        assert "Mount failed." in out or ("Mounting glusterfs on " in out and " failed." in out), out
 
 
 def test_deploy_allows_exactly_the_deployment_and_refuses_a_stranger(pool):
@@ -129,6 +182,7 @@ def test_deploy_allows_exactly_the_deployment_and_refuses_a_stranger(pool):
         pool.node_of(name).run(["/usr/sbin/nft", "delete", "table", "inet", "xosan"])
     assert stranger_connects(pool.node_of("lab-host-1").ip, 24007)
     assert_stranger_refused(pool, sr_uuid)
+    assert_bricks_refuse_a_stranger_with_the_volfile(pool, sr_uuid)
     # a dom0 of the deployment reads and writes, another reads it back
     want = write_pattern(pool.mount_path("lab-host-1", sr_uuid, "allowed.img"), b"allowed")
     assert read_sha(pool.mount_path("lab-host-3", sr_uuid, "allowed.img")) == want

@@ -744,42 +744,52 @@ def say(request, text):
         reporter.write_line(text)
 
 
-@pytest.fixture(scope="module")
-def booted(request, tmp_path_factory):
+def start_vm(request, factory, cls, what):
+    """A started ``cls`` (BootedVM or WitnessVM) on the built image: KVM when it works, else TCG, and
+    TCG after all when KVM opened but the guest kernel printed nothing. Returns (vm, accel, why)."""
     image = built_image()
     if image is None:
         pytest.skip("no built image in build/appliance (manifest.json + VHD): run `make appliance` as root")
-    missing = [t for t in (QEMU, "qemu-img", "mkfs.vfat", "mcopy", "ssh", "ssh-keygen")
+    missing = [t for t in (QEMU, "qemu-img", "mkfs.vfat", "mcopy", "ssh", "ssh-keygen", "ssh-keyscan")
                if not shutil.which(t)]
     if missing:
         pytest.fail("missing %s: run `bash appliance/install-deps`" % ", ".join(missing))
     accel, why = choose_accel()
-    say(request, "appliance boot test: qemu accel=%s (%s)" % (accel, why))
-    vm = BootedVM(str(tmp_path_factory.mktemp("xap-boot")), image[0], accel)
+    say(request, "%s: qemu accel=%s (%s)" % (what, accel, why))
+    vm = cls(str(factory.mktemp("xap-boot")), image[0], accel)
     vm.prepare()
     vm.start()
     if accel == "kvm" and not vm.wait_kernel(time.time() + KVM_KERNEL_DEADLINE):
         why = "KVM opened but the guest kernel printed nothing within %d s (console: %s)" % (
             KVM_KERNEL_DEADLINE, vm.console)
-        if os.environ.get("XOSAN_APPLIANCE_ACCEL", "auto").strip().lower() == "kvm":
-            vm.stop()
-            pytest.fail("XOSAN_APPLIANCE_ACCEL=kvm, but " + why)
         vm.stop()
+        if os.environ.get("XOSAN_APPLIANCE_ACCEL", "auto").strip().lower() == "kvm":
+            pytest.fail("XOSAN_APPLIANCE_ACCEL=kvm, but " + why)
         accel = "tcg"
-        say(request, "appliance boot test: falling back to qemu accel=tcg (%s)" % why)
-        vm = BootedVM(str(tmp_path_factory.mktemp("xap-boot")), image[0], accel)
+        say(request, "%s: falling back to qemu accel=tcg (%s)" % (what, why))
+        vm = cls(str(factory.mktemp("xap-boot")), image[0], accel)
         vm.prepare()
         vm.start()
+    return vm, accel, why
+
+
+def wait_first_boot(vm):
+    """Until the first-boot unit has run through (it is ordered before glusterd)."""
+    deadline = time.time() + 300
+    while vm.sh("systemctl is-active xosan-firstboot.service || true").strip() not in ("active", "failed"):
+        assert time.time() < deadline, "xosan-firstboot.service did not finish within 300 s"
+        time.sleep(5)
+
+
+@pytest.fixture(scope="module")
+def booted(request, tmp_path_factory):
+    vm, accel, why = start_vm(request, tmp_path_factory, BootedVM, "appliance boot test")
     vm.timings["accelerator"] = accel
     vm.timings["accelerator reason"] = why
     try:
         vm.boot_id = vm.wait_ssh(time.time() + BOOT_TIMEOUT)
         vm.timings["first boot to SSH (s)"] = round(time.time() - vm.started)
-        # the first-boot unit has run through (it is ordered before glusterd, which we check)
-        deadline = time.time() + 300
-        while vm.sh("systemctl is-active xosan-firstboot.service || true").strip() not in ("active", "failed"):
-            assert time.time() < deadline, "xosan-firstboot.service did not finish within 300 s"
-            time.sleep(5)
+        wait_first_boot(vm)
         yield vm
     finally:
         vm.stop()
@@ -1103,3 +1113,77 @@ def test_boot_apt_upgrade_runs_for_real_holding_glusterfs_back_unless_asked(boot
     assert step.apply(node, p, None) == "nothing to upgrade"
     booted.sh("dpkg -P %s %s && cd /etc/apt && rm -r sources.list.d && mv sources.list.d.xosan-saved sources.list.d && "
               "{ [ ! -e sources.list.xosan-saved ] || mv sources.list.xosan-saved sources.list; }" % (canary, gl))
+
+
+# -- the witness: the appliance booted from what `xosan witness prepare` wrote, and nothing else -----------
+
+class WitnessVM(BootedVM):
+    """A machine outside the pool booting the appliance as a 2-host deployment's witness: its config
+    disk is `xosan witness prepare`'s image, its SSH is checked with the deployment's key and the
+    host key pinned by prepare, before the machine ever booted (docs/witness.md)."""
+
+    def prepare(self):
+        d = self.dir
+        state = os.path.join(d, "state")
+        res = run([sys.executable, "-m", "xosan", "witness", "prepare", "--address", GUEST_IP, "--prefix", "24",
+                   "--gateway", GUEST_GW, "--ssh-from", "10.0.2.0/24", "--hostname", "xosan-witness-test",
+                   "--state-dir", state, "--out", os.path.join(d, "witness"), "--json"], cwd=ROOT)
+        self.prepared = json.loads(res.stdout)
+        self.cfg_img = self.prepared["config_image"]
+        # prepare pinned the witness's address; here that address is behind qemu's forwarded port:
+        # the same pinned key, named by the port the deployer reaches it at
+        address, key_type, key = self.prepared["pinned"].split()[:3]
+        assert address == GUEST_IP
+        self.pinned_key = (key_type, key)
+        self.known_hosts = os.path.join(d, "known_hosts")
+        ssh.write_known_hosts(self.known_hosts, ["[127.0.0.1]:%d %s %s" % (self.port, key_type, key)])
+        private_key = self.prepared["deployment_key"][:-len(".pub")]
+        self.target = ssh.SSHTarget("127.0.0.1", private_key, self.known_hosts, port=self.port, connect_timeout=10)
+        self.sys_img = os.path.join(d, "system.qcow2")
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "vpc", "-b", self.vhd, self.sys_img])
+        self.data_img = os.path.join(d, "data.qcow2")
+        run(["qemu-img", "create", "-q", "-f", "qcow2", self.data_img, "2G"])
+
+
+@pytest.fixture(scope="module")
+def witness_booted(request, tmp_path_factory):
+    vm, _, _ = start_vm(request, tmp_path_factory, WitnessVM, "witness boot test")
+    try:
+        vm.wait_ssh(time.time() + BOOT_TIMEOUT)
+        say(request, "witness boot test: first boot to SSH in %d s" % round(time.time() - vm.started))
+        wait_first_boot(vm)
+        yield vm
+    finally:
+        vm.stop()
+
+
+@pytest.mark.slow
+def test_witness_boots_from_the_prepared_config_disk_alone(witness_booted):
+    """What deploy needs of a witness, from `xosan witness prepare`'s disk and the stock appliance
+    only: the deployment's key logs in, with the host key checked against the pin made before the
+    boot (wait_ssh runs with StrictHostKeyChecking on that pin alone), the prepared network and
+    name, an XFS brick file system, and glusterd answering."""
+    vm = witness_booted
+    journal = vm.sh("journalctl -b -u xosan-firstboot.service --no-pager -o cat")
+    assert vm.sh("systemctl is-active xosan-firstboot.service || true").strip() == "active", journal
+    assert "configuration from config disk" in journal, journal
+    assert vm.sh("hostname").strip() == "xosan-witness-test"
+    assert " %s/24 " % GUEST_IP in vm.sh("ip -o -4 addr show")
+    # the key the running sshd serves is the one pinned before it booted (not merely one ssh accepted)
+    scan = run(["ssh-keyscan", "-T", "20", "-t", vm.pinned_key[0], "-p", str(vm.port), "127.0.0.1"],
+               check=False).stdout.split()
+    assert vm.pinned_key[1] in scan, (scan, vm.pinned_key)
+    assert vm.sh("findmnt -n -o FSTYPE %s" % storage_vm.BRICK_ROOT).strip() == "xfs"
+    deadline = time.time() + 120
+    while vm.sh("systemctl is-active glusterd.service || true").strip() != "active":
+        assert time.time() < deadline, vm.sh("systemctl status glusterd.service --no-pager || true")
+        time.sleep(5)
+    out = vm.sh("gluster --mode=script pool list --xml", timeout=120)
+    assert "<opRet>0</opRet>" in out, out
+    # sshd: root by the deployment's key only, from --ssh-from only, no password
+    eff = parse_sshd_t(vm.sh("sshd -T"))
+    for k, v in SSHD_POLICY.items():
+        assert eff.get(k) == v, (k, eff.get(k))
+    assert eff.get("allowusers") == "root@10.0.2.0/24", eff.get("allowusers")
+    with open(vm.prepared["deployment_key"]) as fh:
+        assert vm.sh("cat /" + KEYS_FILE) == fh.read().strip() + "\n"

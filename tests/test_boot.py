@@ -2,12 +2,14 @@
 (the simulator, with the real XenAPI client), and the quorum wait when dom0 has no gluster CLI."""
 
 import socket
+import subprocess
 
 import pytest
 import XenAPI
 
 from xosan import facts
 from xosan.errors import QuorumTimeout
+from xosan.gluster import GlusterCLI, tls
 from xosan.sr import boot, devconfig
 from xosan.sr.volume_sr import VolumeSR
 
@@ -112,3 +114,28 @@ def test_a_start_that_fails_is_logged_for_the_quorum_wait_to_explain(xapi, api):
     assert boot.start_local_storage_vm_if_halted(api, xapi.host_ref, "xosan", logged.append) == []
     [line] = logged
     assert line.startswith("XOSAN: could not start the local storage VM:") and "HANDLE_INVALID" in line
+
+
+def refusing_cli(host):
+    """The gluster CLI as a host without management TLS's switch finds a storage VM that has it:
+    port 24007 takes the TCP connection, glusterd then drops the plain one (the CLI's real words)."""
+    def runner(argv, timeout=None, check=False):
+        return subprocess.CompletedProcess(argv, 1, "", "Connection failed. Please check if gluster daemon "
+                                                        "is operational.\n")
+    return GlusterCLI(runner=runner, remote_host=host, sleep=lambda s: None, clock=iter(range(0, 10 ** 6, 50)).__next__)
+
+
+def test_a_host_without_the_tls_switch_is_told_how_to_get_its_certificate(listener, tmp_path, monkeypatch):
+    vsr = VolumeSR(devconfig.DeviceConfig(["127.0.0.1"], "xosan"), str(tmp_path), "sr", port=listener,
+                   cli_available=True, cli_factory=refusing_cli)
+    switch = tmp_path / "secure-access"
+    monkeypatch.setattr(tls, "SECURE_ACCESS", str(switch))
+    ok, why, info = boot.quorum_state(vsr)
+    assert not ok and info is None
+    assert why.startswith("glusterd on 127.0.0.1 cannot be reached (Connection failed.")
+    assert "port 24007 answers but glusterd does not" in why and str(switch) in why
+    assert "re-run `xosan deploy`" in why
+    # a host that has the switch gets no such advice: its problem is elsewhere
+    switch.write_text("")
+    ok, why, info = boot.quorum_state(vsr)
+    assert not ok and "xosan deploy" not in why and why.startswith("glusterd on 127.0.0.1 cannot be reached")

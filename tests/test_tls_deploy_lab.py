@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from labpool import pool_fixture
+from smdriver import Driver
 
 from xosan.gluster import tls
 from xosan.pool import certs
@@ -45,6 +46,42 @@ def _probe(pool, host_name, folder, work, name):
     with open(log) as fh:
         text = fh.read()
     return res.stdout.strip().splitlines()[-1:] == ["yes"], text
+
+
+def _ha_statefile_attached_from_config(pool, x, sr, host, pbd):
+    """XenServer HA with TLS on: the statefile VDI's generated config, run with no XAPI session on
+    a host whose PBD is unplugged, mounts the SR through glusterd's TLS management port (volfile)
+    and the bricks' TLS I/O path, with only the files deploy gave that dom0. The framework's
+    blktap2 half then faults for want of a tapdisk device, which cannot exist here
+    (tests/test_sm_contract.py); the VHD is used through the mount, as tapdisk would."""
+    sim = pool.sim
+    sr_uuid = sim.db["SR"][sr]["uuid"]
+    vdi = x.api.VDI.create({"SR": sr, "virtual_size": str(4 * 1024 ** 2), "type": "ha_statefile",
+                            "name_label": "statefile", "sharable": True, "read_only": False,
+                            "other_config": {}, "sm_config": {}, "xenstore_data": {}, "tags": [],
+                            "name_description": ""})
+    vdi_uuid = sim.db["VDI"][vdi]["uuid"]
+    dconf = sim.db["PBD"][pbd]["device_config"]
+    config = sim.driver_for(host).call("vdi_generate_config", dconf, sr_uuid=sr_uuid, sr_ref=sr,
+                                       vdi_uuid=vdi_uuid, vdi_ref=vdi)
+    x.api.PBD.unplug(pbd)
+    dom0 = sim.dom0(host)
+    assert not dom0.fuse_mounts()
+    res = Driver(dom0).run_raw(config)  # as xapi runs it: no session in the request
+    assert "tap" in res.stdout and "<fault>" in res.stdout, res.stdout + res.stderr
+    assert len(dom0.fuse_mounts()) == 1, dom0.fuse_mounts()
+    path = dom0.path("/var/run/sr-mount/%s/%s.vhd" % (sr_uuid, vdi_uuid))
+    block = os.urandom(4096)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.pwrite(fd, block, 8192)
+        os.fsync(fd)
+        assert os.pread(fd, 4096, 8192) == block
+    finally:
+        os.close(fd)
+    Driver(dom0).call("sr_detach", dconf, sr_uuid=sr_uuid)
+    x.api.PBD.plug(pbd)
+    assert sim.db["PBD"][pbd]["currently_attached"]
 
 
 def test_deploy_with_io_tls(pool2, tmp_path):
@@ -86,6 +123,7 @@ def test_deploy_with_io_tls(pool2, tmp_path):
     path = pool2.mount_path("lab-host-1", sim.db["SR"][sr]["uuid"], "after-replug")
     with open(path, "w") as fh:
         fh.write("ok")
+    _ha_statefile_attached_from_config(pool2, x, sr, host1, pbd)
     # a client at an allowed address (lab-host-2's dom0) that lacks the deployment's certificate:
     # none at all, or one of the same name from another CA
     work = str(tmp_path / "probe")

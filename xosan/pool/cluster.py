@@ -18,9 +18,14 @@ from xosan.pool.inventory import address_of
 ANY_CLI_TIMEOUT = 120
 # How long "rebalance status" may keep failing right after "rebalance start".
 REBALANCE_STARTING = 90
-# A failed rebalance is started again this many times, this many seconds apart (wait_rebalance says why).
-REBALANCE_RESTARTS = 2
+# A failed rebalance is started again this many times, the pause growing by this many seconds each
+# time (5, 10, ... 30 s: 105 s in all; wait_rebalance says why).
+REBALANCE_RESTARTS = 6
 REBALANCE_RESTART_PAUSE = 5
+# After a heal: how long every client may take to connect to every brick (a returned brick's new port,
+# a new brick's volfile change; through management TLS's handshakes), issue 13's "back to full
+# redundancy" bound.
+CLIENTS_TIMEOUT = 60
 
 
 class Cluster(object):
@@ -75,8 +80,23 @@ class Cluster(object):
         clis = dict((n, cli if n == here else self.access.cli(n)) for n in nodes)
         self.wait_peers(p, clis, nodes, timeout)
 
-    def wait_heal(self, p, timeout):
-        """Until no brick has entries waiting for self-heal and every brick is online."""
+    def wait_heal(self, p, timeout, clients_timeout=CLIENTS_TIMEOUT):
+        """Until no brick has entries waiting for self-heal and every brick is online; then, at most
+        ``clients_timeout`` more seconds, until every client reaches every brick (a client still
+        on the old graph writes to the set without the new brick, which marks it stale again).
+        Returns the last health: HEALTHY, or degraded saying which client is still missing."""
+        h = self._wait_healed(p, timeout)
+        deadline = time.time() + clients_timeout
+        said = None
+        while h.verdict != health.HEALTHY and time.time() < deadline:
+            if h.reason != said:
+                p.info("waiting for the clients: %s" % h.reason)
+                said = h.reason
+            time.sleep(2)
+            h = health.collect(self.any_cli(), self.volume)
+        return h
+
+    def _wait_healed(self, p, timeout):
         deadline = time.time() + timeout
         last = None
         cli = self.any_cli()
@@ -103,9 +123,13 @@ class Cluster(object):
         A node's rebalance daemon that starts before its client graph reaches the bricks add-brick
         just made fails its first lookup of / ("Transport endpoint is not connected") and ends
         "failed" having moved nothing, while the volume is healthy seconds later (bench/daytwo.py:
-        2 add-host runs in 6 under a writer). A rebalance is safe to start again (what moved stays
-        moved), so a failed one is started again, a bounded number of times, before add-host fails.
+        2 add-host runs in 6 under a writer; with management TLS every daemon's brick port lookups
+        are TLS handshakes too, six daemons at once on a 2-core lab machine, and 2 restarts 5 s apart
+        were not always enough). A rebalance is safe to start again (what moved stays moved), so a
+        failed one is started again, a bounded number of times with growing pauses, before add-host
+        fails.
         """
+        attempt = 0
         deadline = time.time() + timeout
         failing_since = None
         while time.time() < deadline:
@@ -131,8 +155,9 @@ class Cluster(object):
                     raise XosanError("rebalance failed on %s; see the rebalance log in those storage VMs "
                                      "(/var/log/glusterfs/%s-rebalance.log)" % (failed, self.volume))
                 restarts -= 1
+                attempt += 1
                 p.info("rebalance failed on %s; starting it again (files already moved stay moved)" % failed)
-                sleep(REBALANCE_RESTART_PAUSE)
+                sleep(REBALANCE_RESTART_PAUSE * attempt)
                 cli.rebalance_start(self.volume)
                 continue
             sleep(3)

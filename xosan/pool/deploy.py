@@ -79,7 +79,27 @@ class Deployment(object):
         layout = planner.plan_layout(nodes, self.m.layout, d.data if d else None, d.redundancy if d else None)
         return hosts, layout
 
-    def describe_plan(self, hosts, layout):
+    def tls_mode(self, hosts):
+        # type: (list) -> tuple
+        """(the TLS this run gives the deployment, a sentence when it is not the manifest's). The
+        manifest's, except where it did not name one and the deployment's SR exists on storage VMs
+        that run without management TLS (made before it was the default): turning it on under the
+        dom0s' running mounts is refused (_tls_certificates), so an unchanged manifest keeps what
+        runs, and the plan says so, rather than failing every re-run of an older deployment."""
+        if self.m.tls_given or self.m.tls == "off" or not self.mine("SR") or not self.allow.vm_addresses():
+            return self.m.tls, None
+        try:
+            on = certs.management_on(self.access.target(hosts[0].vm_address))
+        except XosanError:
+            return self.m.tls, None  # unknown: the manifest's default, and _tls_certificates checks each node
+        if on:
+            return self.m.tls, None
+        return "off", ("this deployment's SR runs without management TLS (made before it was the default), "
+                       "so it stays off; turning it on cuts the dom0s' running mounts off glusterd: write "
+                       "`tls: management` and plan a downtime (unplug the SR's PBDs, re-run deploy, plug them)")
+
+    def describe_plan(self, hosts, layout, tls=None):
+        tls, why = tls or self.tls_mode(hosts)
         n = self.m.network
         lines = ["XOSAN deployment %r on %s" % (self.id, self.x.url),
                  "Storage network %r (%s, %s), MTU %s" % (n.name, n.mode, self.network, n.mtu)]
@@ -90,12 +110,14 @@ class Deployment(object):
             lines.append("  %-20s witness    %-15s (arbiter bricks only)" % ("witness", self.m.witness))
         lines.append(layout.describe())
         lines.append(self._access_plan(hosts))
-        if self.m.tls == "off":
-            lines.append("GlusterFS TLS: off (tls: off): glusterd's management port and the bricks take plain TCP")
+        if tls == "off":
+            lines.append("GlusterFS TLS: off (%s): glusterd's management port and the bricks take plain TCP"
+                         % (why or "tls: off"))
         else:
             lines.append("GlusterFS TLS on the management path (glusterd, CLI, volfile fetches): on, the "
-                         "deployment's own CA")
-        if self.m.tls == "io":
+                         "deployment's own CA, a certificate for every storage VM%s and every pool host's dom0"
+                         % (" and the witness" if self.m.witness else ""))
+        if tls == "io":
             lines.append("GlusterFS TLS on the I/O path (tls: io): costs %s" % gluster_tls.IO_COST)
         else:
             lines.append("GlusterFS TLS on the I/O path: off (tls: io turns it on; costs %s)" % gluster_tls.IO_COST)
@@ -112,9 +134,10 @@ class Deployment(object):
     def run(self):
         """Returns (SR ref, GlusterCLI of the first storage node)."""
         hosts, layout = self.plan()
+        tls = self.tls_mode(hosts)
         p = Progress(self.STEPS, self.out)
         p.step("plan")
-        for line in self.describe_plan(hosts, layout).splitlines():
+        for line in self.describe_plan(hosts, layout, tls).splitlines():
             p.info(line)
         p.step("storage VM template")
         self.vms.template(p, hosts[0])
@@ -131,11 +154,11 @@ class Deployment(object):
         self._witness_reachable()
         p.step("trusted storage pool")
         fresh = not self.mine("SR")  # no SR yet: no dom0 mounts the volume, it may be stopped
-        tls_names = self._tls_certificates(p, hosts, fresh) if self.m.tls != "off" else None
+        tls_names = self._tls_certificates(p, hosts, fresh) if tls[0] != "off" else None
         first = self.cluster.form(p, [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else []))
         p.step("volume %s" % self.m.volume)
         self.cluster.create_volume(p, first, layout, self.allow, self.allow.wanted(net))
-        if self.m.tls == "io":
+        if tls[0] == "io":
             self._io_tls(p, first, tls_names, fresh)
         p.step("SR %r" % self.m.sr_name)
         sr = self.sr.ensure(p, [node.address for node in layout.all_nodes])
@@ -156,9 +179,11 @@ class Deployment(object):
             return self.allow.plan_line(planned) + " (the existing volume's list is unknown: %s)" % exc
 
     def _tls_certificates(self, p, hosts, fresh):
-        """The deployment CA's certificates on every storage VM (SSH), the witness and every dom0 (host
-        plugin), before any client mounts, with management TLS's switch: each glusterd that gets it new
-        is restarted, before the peers probe each other, so the trusted pool forms over TLS; their CNs.
+        """The deployment CA's certificates on every storage VM (SSH), the witness and every pool
+        host's dom0 (host plugin: compute-only hosts mount the SR too, and a re-run gives a host that
+        joined the pool since its own), before any client mounts, with management TLS's switch: each
+        glusterd that gets it new is restarted, before the peers probe each other, so the trusted pool
+        forms over TLS; their CNs.
 
         Turned on under an SR, the dom0s' running mounts would keep plain connections their glusterds
         no longer take (brick port lookups after a brick restart fail): refused there, never half done."""
@@ -172,7 +197,7 @@ class Deployment(object):
                     hint="Deploy with tls: off to keep it as it is, or plan a downtime: unplug the SR's PBDs, "
                          "re-run deploy, plug them again")
         names, restart = certs.distribute(p, certs.of_deployment(self.access), self.access, self.x.api, nodes,
-                                          [(h.name, h.ref) for h in hosts], management=True)
+                                          self.inventory.pool_hosts(), management=True)
         if restart:
             certs.restart_glusterd(p, self.access, restart)
             self.cluster.wait_glusterd(p, restart)

@@ -82,6 +82,11 @@ class Inventory(object):
             raise DeployError("XOSAN needs at least 2 hosts, the pool has %d" % len(chosen))
         return chosen
 
+    def pool_hosts(self):
+        """[(name, ref)] of every host of the pool, by name: every one mounts the SR."""
+        recs = self.x.call(self.api.host.get_all_records)
+        return sorted((rec["name_label"], ref) for ref, rec in recs.items())
+
     def local_sr(self, host_ref, host_rec, name="auto"):
         """(ref, record) of the host's local SR with the most free space (or the one ``name``d)."""
         srs = self.x.call(self.api.SR.get_all_records)

@@ -3,11 +3,13 @@ but the volume lives in the storage VMs. So an attach first makes sure this
 host's storage VM runs, then waits (bounded) for the volume to have quorum.
 """
 
+import os
 import time
 
 from xosan import facts
-from xosan.errors import GlusterError, QuorumTimeout, VolumeNotFound
+from xosan.errors import GlusterError, QuorumTimeout, ServerUnreachable, VolumeNotFound
 from xosan.gluster import health
+from xosan.gluster import tls
 
 
 def local_storage_vms(api, host_ref, volume):
@@ -62,7 +64,7 @@ def quorum_state(vsr):
             return True, "", None
         return False, "only %d of %d storage nodes answer (no gluster CLI here to ask more)" % (
             len(up), len(servers)), None
-    last = None
+    last, refused = None, 0
     for host in up:
         try:
             h = health.collect(vsr.cli(host), volume, with_heal=False)
@@ -70,6 +72,7 @@ def quorum_state(vsr):
             raise  # waiting does not make a volume appear: say so now
         except GlusterError as exc:
             last = str(exc)
+            refused += isinstance(exc, ServerUnreachable)
             continue
         if not h.info.started:
             return False, "volume %s is not started" % volume, None
@@ -79,7 +82,24 @@ def quorum_state(vsr):
             return False, "%d replica set(s) below quorum, bricks down: %s" % (
                 len(short), ", ".join(b.name for g in short for b in g if not b.online)), None
         return True, "", h.info
-    return False, last or "glusterd did not answer", None
+    why = last or "glusterd did not answer"
+    if refused == len(up):
+        why = without_management_tls(why)
+    return False, why, None
+
+
+def without_management_tls(why, switch=None):
+    # type: (str, object) -> str
+    """Every node's port 24007 took the TCP connection, yet no glusterd answered the CLI: what a
+    storage VM under management TLS does to a host that speaks plain TCP. A host without the
+    switch file is such a host (one that joined the pool after the deployment, say): the reason
+    then says how to give it its certificate, instead of only "cannot be reached"."""
+    switch = switch or tls.SECURE_ACCESS
+    if os.path.exists(switch):
+        return why
+    return ("%s; port 24007 answers but glusterd does not: if the deployment runs management TLS, this "
+            "host lacks its certificate and %s: re-run `xosan deploy` (it gives every pool host its "
+            "certificate)" % (why, switch))
 
 
 def wait_for_quorum(vsr, timeout, log, poll=2.0):

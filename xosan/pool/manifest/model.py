@@ -39,14 +39,13 @@ DEFAULT_TEMPLATE = "XOSAN storage VM"
 DEFAULT_MEMORY = GiB
 DEFAULT_VCPUS = 2
 DEFAULT_SR_NAME = "XOSAN"
-# GlusterFS TLS (docs/security-tls.md). Default "off" until the lab tests of add-host/replace-host and of
-# SR attach from a host added later pass with management TLS (they did not yet: docs/security-tls.md).
-# "management": glusterd <-> glusterd, CLI and
+# GlusterFS TLS (docs/security-tls.md). "management" (the default): glusterd <-> glusterd, CLI and
 # volfile fetches over TLS with the deployment's own CA, which costs nothing on the I/O path. "io":
 # management and the volume's I/O path too (client.ssl/server.ssl on, auth.ssl-allow = the deployment's
-# names), opt-in: it costs ~40 % of the 4K IOPS. "off": neither.
+# names), opt-in: it costs ~40 % of the 4K IOPS. "off": neither. A manifest that does not name it, run
+# again on a deployment made without TLS, keeps it off (Deployment.tls_mode says why).
 TLS_CHOICES = ("off", "management", "io")
-DEFAULT_TLS = "off"
+DEFAULT_TLS = "management"
 
 FLAGS_SOURCE = "<flags>"
 
@@ -257,11 +256,12 @@ class Manifest(object):
     list of host name-labels in the order given; ``storage`` (StorageSpec); ``network``
     (NetworkSpec); ``layout``; ``disperse`` (DisperseSpec, or None: the planner's default
     code); ``witness``: address or None; ``tls``: "off", "management" or "io"; ``vm`` (VMSpec); ``volume``; ``sr_name``;
-    ``locations``: {key: (line, column)} of every key written in the file (empty for flags).
+    ``locations``: {key: (line, column)} of every key written in the file (empty for flags);
+    ``tls_given``: whether ``tls`` was written (or flagged) rather than defaulted.
     """
 
     def __init__(self, source, pool, hosts, storage, network, layout, disperse, witness, vm,
-                 volume, sr_name, locations=None, tls=DEFAULT_TLS):
+                 volume, sr_name, locations=None, tls=DEFAULT_TLS, tls_given=False):
         self.source = source
         self.pool = pool
         self.hosts = hosts
@@ -274,6 +274,7 @@ class Manifest(object):
         self.volume = volume
         self.sr_name = sr_name
         self.tls = tls
+        self.tls_given = tls_given
         self.locations = dict(locations or {})
 
     @property
