@@ -162,10 +162,11 @@ class Target(object):
     """A place fio runs: a file on the raw brick (inside node 1) or on a FUSE mount here, opened
     O_DIRECT with libaio; or (``nbd``) tapdisk's NBD socket, tapdisk serving a VHD on a FUSE mount."""
 
-    def __init__(self, name, path, runner=None, client=None, bricks=(), nbd=None, extra_client=()):
+    def __init__(self, name, path, runner=None, client=None, bricks=(), nbd=None, extra_client=(), gfapi=None):
         self.name, self.path, self.runner = name, path, runner
         self.client, self.bricks = client, list(bricks)
         self.nbd, self.extra_client = nbd, list(extra_client)
+        self.gfapi = gfapi  # (volume, volfile server): fio is the GlusterFS client itself, no FUSE
 
     def pids(self):
         return ([self.client] if self.client else []) + self.extra_client, self.bricks
@@ -173,6 +174,9 @@ class Target(object):
     def io_args(self):
         if self.nbd:
             return ["--ioengine=nbd", "--uri=nbd+unix:///?socket=%s" % self.nbd]
+        if self.gfapi:
+            return ["--ioengine=gfapi_async", "--volume=%s" % self.gfapi[0], "--brick=%s" % self.gfapi[1],
+                    "--filename=%s" % self.path, "--direct=1"]
         return ["--filename=%s" % self.path, "--ioengine=libaio", "--direct=1"]
 
     def run(self, argv, timeout):
@@ -224,6 +228,8 @@ def measure(target, row, size, runtime):
         log("%s %s: fio moved nothing (error %s)" % (target.name, key, job.get("error")))
         return None
     secs = (job["read"]["runtime"] or job["write"]["runtime"]) / 1000.0
+    if target.gfapi:  # the client is fio's own process: its CPU as fio measured it over the run
+        c1, c0 = (job["usr_cpu"] + job["sys_cpu"]) / 100.0 * secs, 0.0
     if bs == "1M":
         value = nbytes / 1048576.0 / secs
     else:
@@ -307,6 +313,12 @@ class PerfLab(object):
         td.start(os.path.join(mp, "bench.vhd"), size_mib)
         return Target(label, os.path.join(mp, "bench.vhd"), client=client_pid(mp), extra_client=[td.pid],
                       bricks=brick_pids(self.lab, volume), nbd=td.socket)
+
+    def gfapi_target(self, label, volume):
+        """fio's gfapi engine on ``volume``: the same volume and bricks, no FUSE (libgfapi in the
+        client process, what a tapdisk driver on libgfapi would be). Client CPU = fio's process."""
+        return Target(label, "bench-gfapi.img", bricks=brick_pids(self.lab, volume),
+                      gfapi=(volume, self.lab.nodes[0].ip))
 
     def raw_target(self):
         n1 = self.lab.nodes[0]
@@ -420,7 +432,7 @@ def main_table(args):
         names = ["stock-td", "xosan-td"]
     else:
         names = (["raw", "stock"] + ([] if args.no_prev else ["prev"]) + ["xosan"] +
-                 (["xosan+"] if extra or args.extra_mount else []))
+                 (["xosan+"] if extra or args.extra_mount else []) + (["gfapi"] if args.gfapi else []))
     t0 = time.time()
     try:
         pl.up()
@@ -435,6 +447,8 @@ def main_table(args):
                 pl.create("prev", xosan=False, extra=[("group", "virt")] + PREVIOUS_OPTIONS)
                 targets.append(pl.fuse_target("prev", "prev"))
             targets.append(pl.fuse_target("xosan", "xosan"))
+        if "gfapi" in names:
+            targets.append(pl.gfapi_target("gfapi", "xosan"))
         if "xosan+" in names:
             pl.create("xplus", xosan=True, extra=extra)
             targets.append(pl.fuse_target("xosan+", "xplus", args.extra_mount.split(",") if args.extra_mount else ()))
@@ -487,12 +501,17 @@ def print_main(results, rows, names, args, extra, elapsed):
                  "; xosan+ = xosan's set + %s%s" % (",".join("%s=%s" % kv for kv in extra),
                                                   " mount " + args.extra_mount if args.extra_mount else "")
                  if "xosan+" in names else ""))
+        if "gfapi" in names:
+            print("gfapi = the xosan volume through fio's gfapi_async engine (libgfapi in fio's process, "
+                  "O_DIRECT, no FUSE): what a data path without FUSE would get; its client CPU is fio's "
+                  "own (usr+sys), not comparable 1:1 with a FUSE daemon's; not a shipped path, no target")
     print("units: MiB/s (1M rows), IOPS (4K rows). CPU: seconds of the FUSE client / of the volume's 3 "
           "brick processes, per GiB (1M rows) or per 100k I/Os (4K rows); (rounds) = min-max of the per-round ratio")
     hdr = ["row"] + names + ["%s/%s" % (xo, st), "(rounds)"]
     if raw:
         hdr += (["stock/raw", "xosan/raw"] + (["prev/stock", "xosan/prev", "(rounds)"] if "prev" in names else []) +
-                (["xosan+/stock"] if "xosan+" in names else []))
+                (["xosan+/stock"] if "xosan+" in names else []) +
+                (["gfapi/stock", "(rounds)", "gfapi/xosan", "gfapi cli CPU"] if "gfapi" in names else []))
     hdr += ["target", "cli CPU st/xo", "brick CPU st/xo"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
@@ -523,6 +542,12 @@ def print_main(results, rows, names, args, extra, elapsed):
                 cells.append("%.2f-%.2f" % (min(pr), max(pr)) if pr else "-")
             if "xosan+" in names:
                 cells.append(fmt(ratio_of(meds, "xosan+", st), "%.2f"))
+            if "gfapi" in names:
+                cells.append(fmt(ratio_of(meds, "gfapi", st), "%.2f"))
+                gr = round_ratios(results[key]["gfapi"], results[key][st])
+                cells.append("%.2f-%.2f" % (min(gr), max(gr)) if gr else "-")
+                cells.append(fmt(ratio_of(meds, "gfapi", xo), "%.2f"))
+                cells.append(fmt(cpu_per_unit(results[key]["gfapi"], "client", row), "%.2f"))
         notes = []
         if key in RATIO_TARGETS:
             good = ratio is not None and ratio >= RATIO_TARGETS[key]
@@ -706,6 +731,8 @@ def main():
     ap.add_argument("--no-prev", action="store_true",
                     help="leave out the 'prev' target (XOSAN's option set before issue 14)")
     ap.add_argument("--extra-mount", help="FUSE mount options of xosan+ (comma-separated)")
+    ap.add_argument("--gfapi", action="store_true",
+                    help="a column more: the XOSAN volume through fio's gfapi engine (no FUSE), with its ratios")
     ap.add_argument("--tapdisk", action="store_true",
                     help="the same rows through tapdisk (NBD) on the stock and XOSAN volumes (issue 14 item 3)")
     ap.add_argument("--study", help="candidates (comma-separated) or 'all': %s" % ",".join(CAND))

@@ -503,10 +503,10 @@ def test_install_tls_refuses_a_management_value_it_does_not_know(ca, tmp_path):
 
 # -- management TLS by default, and an older deployment's re-run -------------------------------------
 
-def test_management_tls_is_the_default_and_the_manifest_says_whether_it_was_written():
+def test_tls_is_off_by_default_and_the_manifest_says_whether_it_was_written():
     from xosan.pool import manifest
     m = manifest.from_flags(addresses="10.0.50.0/24")
-    assert (m.tls, m.tls_given) == ("management", False)
+    assert (m.tls, m.tls_given) == ("off", False)  # why not management: docs/security-tls.md
     assert (manifest.from_flags(addresses="10.0.50.0/24", tls="off").tls_given,
             manifest.loads("network: {addresses: 10.0.50.0/24}\ntls: io\n").tls_given) == (True, True)
     assert manifest.loads("network: {addresses: 10.0.50.0/24}\n").tls_given is False
@@ -533,17 +533,21 @@ class _Deployment(object):
         return [("OpaqueRef:sr", {})] if self._sr and cls == "SR" else []
 
 
-@pytest.mark.parametrize("tls_flag, sr, switch, mode, said", [
-    (None, False, False, "management", False),   # a new deployment: the default
-    (None, True, True, "management", False),     # a re-run of one made with it
-    (None, True, False, "off", True),            # a re-run of one made before it: kept, and said
-    ("management", True, False, "management", False),  # asked for: deploy refuses it under the SR
-    ("io", False, False, "io", False),
-    ("off", True, True, "off", False),
+@pytest.mark.parametrize("default, tls_flag, sr, switch, mode, said", [
+    ("off", None, True, True, "off", False),     # today's default: off, whatever runs
+    ("management", None, False, False, "management", False),   # a default of management: new ones get it
+    ("management", None, True, True, "management", False),     # a re-run of one made with it
+    ("management", None, True, False, "off", True),            # one made before it: kept, and said
+    ("management", "management", True, False, "management", False),  # asked for: deploy refuses it there
+    ("off", "io", False, False, "io", False),
+    ("off", "off", True, True, "off", False),
 ])
-def test_tls_mode_keeps_an_older_deployment_as_it_runs_unless_asked(tls_flag, sr, switch, mode, said):
+def test_tls_mode_keeps_an_older_deployment_as_it_runs_unless_asked(monkeypatch, default, tls_flag, sr, switch,
+                                                                     mode, said):
     from xosan.pool import manifest
     from xosan.pool.deploy import Deployment
+    from xosan.pool.manifest import rules
+    monkeypatch.setattr(rules, "DEFAULT_TLS", default)
     kw = {"tls": tls_flag} if tls_flag else {}
     m = manifest.from_flags(addresses="10.0.50.0/24", **kw)
     hosts = [type("H", (), {"vm_address": "10.0.50.11"})()]

@@ -11,13 +11,13 @@ import pytest
 from labpool import pool_fixture
 from smdriver import Driver
 
-from xosan.gluster import tls
+from xosan.gluster import health, tls
 from xosan.pool import certs
 from xosan.pool.certs import DeploymentCA
 
 pytestmark = pytest.mark.gluster
 
-pool2 = pool_fixture(2, 30)
+pool2 = pool_fixture(3, 30)  # deployed on 2 hosts; the third is compute-only until add-host
 
 
 def _probe(pool, host_name, folder, work, name):
@@ -86,14 +86,14 @@ def _ha_statefile_attached_from_config(pool, x, sr, host, pbd):
 
 def test_deploy_with_io_tls(pool2, tmp_path):
     sim = pool2.sim
-    m = pool2.manifest(tls="io")
+    m = pool2.manifest(tls="io", hosts="lab-host-1,lab-host-2")
     d = pool2.deployment(m)
     assert "GlusterFS TLS on the I/O path (tls: io): costs 4K random read 0.61x" in d.describe_plan(*d.plan())
     sr, cli = d.run()
     [info] = cli.volume_info("xosan")
     ca = certs.of_deployment(d.access)
     names = ca.names()
-    assert len(names) == 4  # 2 storage VMs + 2 dom0s
+    assert len(names) == 5  # 2 storage VMs + the dom0 of every pool host (each mounts the SR)
     assert info.options["client.ssl"] == info.options["server.ssl"] == "on"
     assert info.options["auth.ssl-allow"] == ",".join(names)
     folder = tls.cert_dir("xosan")
@@ -144,3 +144,20 @@ def test_deploy_with_io_tls(pool2, tmp_path):
     d2 = pool2.deployment(m)
     d2.run()
     assert [open(ca.identity(n).cert).read() for n in names] == before and ca.names() == names
+    # add-host: the new storage VM gets its certificate before it joins, and auth.ssl-allow follows
+    h = pool2.ops(m).add(["lab-host-3"], heal_timeout=300)
+    assert h.verdict == health.HEALTHY, h.reason
+    new_cn = ca.name_for("node", "lab-host-3")
+    assert new_cn not in names and set(ca.names()) == set(names) | {new_cn}
+    [info] = cli.volume_info("xosan")
+    assert set(info.options["auth.ssl-allow"].split(",")) == set(names) | {new_cn}
+    node3 = pool2.node_of("lab-host-3")
+    out = node3.run(["openssl", "x509", "-noout", "-subject", "-in", folder + "/glusterfs.pem"]).stdout
+    assert new_cn in out
+    # the SR goes on over TLS through the new node: a write on host 3 reads back on host 1
+    sr_uuid = sim.db["SR"][sr]["uuid"]
+    data = os.urandom(8192)
+    with open(pool2.mount_path("lab-host-3", sr_uuid, "after-add"), "wb") as fh:
+        fh.write(data)
+    with open(pool2.mount_path("lab-host-1", sr_uuid, "after-add"), "rb") as fh:
+        assert fh.read() == data

@@ -34,8 +34,8 @@ def manifest_args(p):
     g.add_argument("--image-sr", help="SR name-label to import the appliance into (default: the first "
                                       "host's local SR)")
     g.add_argument("--witness")
-    g.add_argument("--tls", help="management (default: glusterd, CLI and volfile fetches under the deployment's "
-                                 "own CA), io (management and the I/O path, ~40 %% fewer 4K IOPS) or off")
+    g.add_argument("--tls", help="off (default), management (glusterd, CLI and volfile fetches under the "
+                                 "deployment's own CA) or io (management and the I/O path, ~40 %% fewer 4K IOPS)")
     g.add_argument("--volume")
     g.add_argument("--sr-name")
     p.add_argument("--state-dir", default=DEFAULT_STATE_DIR,

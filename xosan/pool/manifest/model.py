@@ -39,13 +39,16 @@ DEFAULT_TEMPLATE = "XOSAN storage VM"
 DEFAULT_MEMORY = GiB
 DEFAULT_VCPUS = 2
 DEFAULT_SR_NAME = "XOSAN"
-# GlusterFS TLS (docs/security-tls.md). "management" (the default): glusterd <-> glusterd, CLI and
-# volfile fetches over TLS with the deployment's own CA, which costs nothing on the I/O path. "io":
-# management and the volume's I/O path too (client.ssl/server.ssl on, auth.ssl-allow = the deployment's
-# names), opt-in: it costs ~40 % of the 4K IOPS. "off": neither. A manifest that does not name it, run
-# again on a deployment made without TLS, keeps it off (Deployment.tls_mode says why).
+# GlusterFS TLS (docs/security-tls.md). "management": glusterd <-> glusterd, CLI and volfile fetches
+# over TLS with the deployment's own CA. "io": management and the volume's I/O path too (client.ssl/
+# server.ssl on, auth.ssl-allow = the deployment's names): costs ~40 % of the 4K IOPS. "off" (the
+# default): neither; auth.allow and the storage VMs' packet filter still admit only the deployment.
+# Management TLS is not the default because, measured on GlusterFS 10.3 under CPU load, a client
+# graph switch (any client-side option change) under it left a dom0's mount answering ENOTCONN for
+# ~3 s in 4 of 10 switches (0 of 10 without). Deployment.tls_mode keeps an existing deployment's
+# TLS as it runs when the manifest does not name it.
 TLS_CHOICES = ("off", "management", "io")
-DEFAULT_TLS = "management"
+DEFAULT_TLS = "off"
 
 FLAGS_SOURCE = "<flags>"
 

@@ -1,0 +1,154 @@
+"""Client graph switches under load: does a dom0's SR mount answer ENOTCONN while its FUSE client
+moves to a new volfile? Measured with each TLS mode of the manifest, side by side.
+
+Why: any client-side volume option change (xosan tune --apply, a deploy re-run that sets options,
+add-brick/replace-brick) makes every FUSE client build a new graph, connect it (port lookups at
+each node's glusterd on 24007, then the bricks) and switch to it. If the new graph reports its
+children down, FUSE switches to it anyway and the mount answers ENOTCONN until it reconnects: a VM's
+disk I/O error. Found when management TLS was made the default (2026-12-07): the suite's tune and
+deploy re-run tests hit ENOTCONN on a dom0 mount right after an option change.
+
+One pool per mode (the lab's XAPI simulator, real storage nodes and lab dom0s, `xosan deploy` with
+`tls: MODE`), a writer per dom0 (4 KiB pwrite + fsync every 50 ms on its own file of the SR), and
+--cycles switches: performance.client-io-threads toggled on one node, then --settle seconds of
+writing. Two CPU hogs run during the switches (the suite's load on a 2-core machine). Modes are
+interleaved in rounds (round r runs a switch on every mode's pool in turn). Prints per mode the
+switches with errors, the failed writes and the longest ENOTCONN run; exits 1 when a mode other
+than `off` loses a write where `off` loses none (the hazard is real here).
+
+Usage: python bench/graphswitch.py [--modes off,management] [--cycles 10] [--settle 8]
+Runs as root; builds its labs (ids gs1.., 10.250.221+) and tears them down.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from labpool import Pool  # noqa: E402  (tests/labpool.py: the simulated pool the lab tests use)
+
+HOSTS = ("lab-host-1", "lab-host-2", "lab-host-3")
+
+
+class Writers(object):
+    """A writer thread per dom0; every failed write kept as (time, host, errno)."""
+
+    def __init__(self, pool, sr_uuid):
+        self.pool, self.sr_uuid = pool, sr_uuid
+        self.stop = threading.Event()
+        self.errors = []
+        self.writes = 0
+        self.threads = [threading.Thread(target=self._write, args=(h,)) for h in HOSTS]
+
+    def _write(self, host):
+        path = self.pool.mount_path(host, self.sr_uuid, "switch-%s" % host)
+        n = 0
+        while not self.stop.is_set():
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT)
+                try:
+                    os.pwrite(fd, os.urandom(4096), (n % 256) * 4096)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                self.writes += 1
+            except OSError as exc:
+                self.errors.append((time.time(), host, exc.errno))
+            n += 1
+            time.sleep(0.05)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def end(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def longest_run(errors, gap=0.5):
+    """Seconds of the longest run of failed writes on one host (writes 50 ms apart)."""
+    best = 0.0
+    for host in HOSTS:
+        times = sorted(t for t, h, _ in errors if h == host)
+        start = prev = None
+        for t in times:
+            if prev is None or t - prev > gap:
+                start = t
+            prev = t
+            best = max(best, prev - start)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--modes", default="off,management")
+    ap.add_argument("--cycles", type=int, default=10)
+    ap.add_argument("--settle", type=float, default=8.0)
+    ap.add_argument("--no-load", action="store_true", help="no CPU hogs during the switches")
+    args = ap.parse_args()
+    modes = args.modes.split(",")
+    work = tempfile.mkdtemp(prefix="xosan-graphswitch-")
+    pools, writers, hogs = {}, {}, []
+    results = dict((m, []) for m in modes)
+    try:
+        for i, mode in enumerate(modes):
+            os.makedirs(os.path.join(work, mode))
+            p = Pool(_Tmp(os.path.join(work, mode)), 3, lab_id="gs%d" % (i + 1), subnet="10.250.%d" % (221 + i))
+            pools[mode] = p
+            sr, _ = p.deployment(p.manifest(tls=mode)).run()
+            writers[mode] = Writers(p, p.sim.db["SR"][sr]["uuid"])
+            writers[mode].start()
+            print("%s: deployed, writers on %s" % (mode, ", ".join(HOSTS)), flush=True)
+        if not args.no_load:
+            hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+        for c in range(args.cycles):
+            for mode in modes:
+                w = writers[mode]
+                before = len(w.errors)
+                pools[mode].lab.nodes[0].gluster(["volume", "set", "xosan", "performance.client-io-threads",
+                                                  ("on", "off")[c % 2]])
+                time.sleep(args.settle)
+                new = w.errors[before:]
+                results[mode].append(new)
+                print("cycle %2d %-10s failed writes %3d %s" % (c, mode, len(new), sorted(set(
+                    "%s errno %d" % (h, e) for _, h, e in new))), flush=True)
+    finally:
+        for h in hogs:
+            h.kill()
+        for w in writers.values():
+            w.end()
+        for p in pools.values():
+            p.close()
+    print("\n| mode | switches | with failed writes | failed writes | longest ENOTCONN run | writes |")
+    print("|---|---|---|---|---|---|")
+    for mode in modes:
+        errs = [e for cyc in results[mode] for e in cyc]
+        print("| %s | %d | %d | %d | %.1f s | %d |" % (mode, len(results[mode]), sum(1 for cyc in results[mode] if cyc),
+                                                    len(errs), longest_run(errs), writers[mode].writes))
+    clean = "off" in modes and not any(results["off"])
+    hazard = [m for m in modes if m != "off" and any(results[m])]
+    if clean and hazard:
+        print("verdict: %s lose writes across graph switches where off loses none" % ", ".join(hazard))
+        return 1
+    print("verdict: no mode lost a write that off did not")
+    return 0
+
+
+class _Tmp(str):
+    """labpool.Pool wants a pathlib-like tmp_path (``/``)."""
+
+    def __truediv__(self, name):
+        return _Tmp(os.path.join(self, name))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
