@@ -22,6 +22,7 @@ Runs as root; builds its labs (ids gs1.., 10.250.221+) and tears them down.
 
 import argparse
 import os
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -102,7 +103,7 @@ def main():
     try:
         for i, mode in enumerate(modes):
             os.makedirs(os.path.join(work, mode))
-            p = Pool(_Tmp(os.path.join(work, mode)), 3, lab_id="gs%d" % (i + 1), subnet="10.250.%d" % (221 + i))
+            p = Pool(pathlib.Path(work, mode), 3, lab_id="gs%d" % (i + 1), subnet="10.250.%d" % (221 + i))
             pools[mode] = p
             sr, _ = p.deployment(p.manifest(tls=mode)).run()
             writers[mode] = Writers(p, p.sim.db["SR"][sr]["uuid"])
@@ -141,13 +142,6 @@ def main():
         return 1
     print("verdict: no mode lost a write that off did not")
     return 0
-
-
-class _Tmp(str):
-    """labpool.Pool wants a pathlib-like tmp_path (``/``)."""
-
-    def __truediv__(self, name):
-        return _Tmp(os.path.join(self, name))
 
 
 if __name__ == "__main__":

@@ -503,56 +503,7 @@ def test_install_tls_refuses_a_management_value_it_does_not_know(ca, tmp_path):
 
 # -- management TLS by default, and an older deployment's re-run -------------------------------------
 
-def test_tls_is_off_by_default_and_the_manifest_says_whether_it_was_written():
+def test_tls_is_off_by_default():
     from xosan.pool import manifest
-    m = manifest.from_flags(addresses="10.0.50.0/24")
-    assert (m.tls, m.tls_given) == ("off", False)  # why not management: docs/security-tls.md
-    assert (manifest.from_flags(addresses="10.0.50.0/24", tls="off").tls_given,
-            manifest.loads("network: {addresses: 10.0.50.0/24}\ntls: io\n").tls_given) == (True, True)
-    assert manifest.loads("network: {addresses: 10.0.50.0/24}\n").tls_given is False
-
-
-class _Node(object):
-    def __init__(self, switch):
-        self.switch = switch
-
-    def run(self, argv, timeout=None):
-        return subprocess.CompletedProcess(argv, 0, "on\n" if self.switch else "off\n", "")
-
-
-class _Deployment(object):
-    """What Deployment.tls_mode reads: the manifest, this deployment's SR and storage VMs, and the
-    first storage VM's switch file (over SSH in a real run)."""
-
-    def __init__(self, m, sr, switch):
-        self.m, self._sr = m, sr
-        self.allow = type("A", (), {"vm_addresses": lambda _self: ["10.0.50.11"] if sr else []})()
-        self.access = type("S", (), {"target": lambda _self, address: _Node(switch)})()
-
-    def mine(self, cls):
-        return [("OpaqueRef:sr", {})] if self._sr and cls == "SR" else []
-
-
-@pytest.mark.parametrize("default, tls_flag, sr, switch, mode, said", [
-    ("off", None, True, True, "off", False),     # today's default: off, whatever runs
-    ("management", None, False, False, "management", False),   # a default of management: new ones get it
-    ("management", None, True, True, "management", False),     # a re-run of one made with it
-    ("management", None, True, False, "off", True),            # one made before it: kept, and said
-    ("management", "management", True, False, "management", False),  # asked for: deploy refuses it there
-    ("off", "io", False, False, "io", False),
-    ("off", "off", True, True, "off", False),
-])
-def test_tls_mode_keeps_an_older_deployment_as_it_runs_unless_asked(monkeypatch, default, tls_flag, sr, switch,
-                                                                     mode, said):
-    from xosan.pool import manifest
-    from xosan.pool.deploy import Deployment
-    from xosan.pool.manifest import rules
-    monkeypatch.setattr(rules, "DEFAULT_TLS", default)
-    kw = {"tls": tls_flag} if tls_flag else {}
-    m = manifest.from_flags(addresses="10.0.50.0/24", **kw)
-    hosts = [type("H", (), {"vm_address": "10.0.50.11"})()]
-    got, why = Deployment.tls_mode(_Deployment(m, sr, switch), hosts)
-    assert got == mode
-    assert bool(why) == said
-    if said:
-        assert "stays off" in why and "tls: management" in why and "downtime" in why
+    assert manifest.from_flags(addresses="10.0.50.0/24").tls == "off"  # why not management: docs/security-tls.md
+    assert manifest.loads("network: {addresses: 10.0.50.0/24}\ntls: management\n").tls == "management"

@@ -85,7 +85,8 @@ class Cluster(object):
         ``clients_timeout`` more seconds, until every client reaches every brick (a client still
         on the old graph writes to the set without the new brick, which marks it stale again).
         Returns the last health: HEALTHY, or degraded saying which client is still missing."""
-        h = self._wait_healed(p, timeout)
+        cli = self.any_cli()
+        h = self._wait_healed(p, cli, timeout)
         deadline = time.time() + clients_timeout
         said = None
         while h.verdict != health.HEALTHY and time.time() < deadline:
@@ -93,13 +94,12 @@ class Cluster(object):
                 p.info("waiting for the clients: %s" % h.reason)
                 said = h.reason
             time.sleep(2)
-            h = health.collect(self.any_cli(), self.volume)
+            h = health.collect(cli, self.volume)
         return h
 
-    def _wait_healed(self, p, timeout):
+    def _wait_healed(self, p, cli, timeout):
         deadline = time.time() + timeout
         last = None
-        cli = self.any_cli()
         while True:
             try:  # ask for an index heal now; the self-heal daemon also gets there on its own
                 cli.heal(self.volume)
@@ -129,7 +129,7 @@ class Cluster(object):
         failed one is started again, a bounded number of times with growing pauses, before add-host
         fails.
         """
-        attempt = 0
+        allowed = restarts
         deadline = time.time() + timeout
         failing_since = None
         while time.time() < deadline:
@@ -155,9 +155,8 @@ class Cluster(object):
                     raise XosanError("rebalance failed on %s; see the rebalance log in those storage VMs "
                                      "(/var/log/glusterfs/%s-rebalance.log)" % (failed, self.volume))
                 restarts -= 1
-                attempt += 1
                 p.info("rebalance failed on %s; starting it again (files already moved stay moved)" % failed)
-                sleep(REBALANCE_RESTART_PAUSE * attempt)
+                sleep(REBALANCE_RESTART_PAUSE * (allowed - restarts))
                 cli.rebalance_start(self.volume)
                 continue
             sleep(3)

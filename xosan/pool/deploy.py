@@ -79,27 +79,8 @@ class Deployment(object):
         layout = planner.plan_layout(nodes, self.m.layout, d.data if d else None, d.redundancy if d else None)
         return hosts, layout
 
-    def tls_mode(self, hosts):
-        # type: (list) -> tuple
-        """(the TLS this run gives the deployment, a sentence when it is not the manifest's). The
-        manifest's, except where it did not name one and the deployment's SR exists on storage VMs
-        that run without management TLS (made before it was the default): turning it on under the
-        dom0s' running mounts is refused (_tls_certificates), so an unchanged manifest keeps what
-        runs, and the plan says so, rather than failing every re-run of an older deployment."""
-        if self.m.tls_given or self.m.tls == "off" or not self.mine("SR") or not self.allow.vm_addresses():
-            return self.m.tls, None
-        try:
-            on = certs.management_on(self.access.target(hosts[0].vm_address))
-        except XosanError:
-            return self.m.tls, None  # unknown: the manifest's default, and _tls_certificates checks each node
-        if on:
-            return self.m.tls, None
-        return "off", ("this deployment's SR runs without management TLS (made before it was the default), "
-                       "so it stays off; turning it on cuts the dom0s' running mounts off glusterd: write "
-                       "`tls: management` and plan a downtime (unplug the SR's PBDs, re-run deploy, plug them)")
-
-    def describe_plan(self, hosts, layout, tls=None):
-        tls, why = tls or self.tls_mode(hosts)
+    def describe_plan(self, hosts, layout):
+        tls = self.m.tls
         n = self.m.network
         lines = ["XOSAN deployment %r on %s" % (self.id, self.x.url),
                  "Storage network %r (%s, %s), MTU %s" % (n.name, n.mode, self.network, n.mtu)]
@@ -111,8 +92,7 @@ class Deployment(object):
         lines.append(layout.describe())
         lines.append(self._access_plan(hosts))
         if tls == "off":
-            lines.append("GlusterFS TLS: off (%s): glusterd's management port and the bricks take plain TCP"
-                         % (why or "tls: off"))
+            lines.append("GlusterFS TLS: off (tls: off): glusterd's management port and the bricks take plain TCP")
         else:
             lines.append("GlusterFS TLS on the management path (glusterd, CLI, volfile fetches): on, the "
                          "deployment's own CA, a certificate for every storage VM%s and every pool host's dom0"
@@ -134,10 +114,9 @@ class Deployment(object):
     def run(self):
         """Returns (SR ref, GlusterCLI of the first storage node)."""
         hosts, layout = self.plan()
-        tls = self.tls_mode(hosts)
         p = Progress(self.STEPS, self.out)
         p.step("plan")
-        for line in self.describe_plan(hosts, layout, tls).splitlines():
+        for line in self.describe_plan(hosts, layout).splitlines():
             p.info(line)
         p.step("storage VM template")
         self.vms.template(p, hosts[0])
@@ -154,11 +133,11 @@ class Deployment(object):
         self._witness_reachable()
         p.step("trusted storage pool")
         fresh = not self.mine("SR")  # no SR yet: no dom0 mounts the volume, it may be stopped
-        tls_names = self._tls_certificates(p, hosts, fresh) if tls[0] != "off" else None
+        tls_names = self._tls_certificates(p, hosts, fresh) if self.m.tls != "off" else None
         first = self.cluster.form(p, [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else []))
         p.step("volume %s" % self.m.volume)
         self.cluster.create_volume(p, first, layout, self.allow, self.allow.wanted(net))
-        if tls[0] == "io":
+        if self.m.tls == "io":
             self._io_tls(p, first, tls_names, fresh)
         p.step("SR %r" % self.m.sr_name)
         sr = self.sr.ensure(p, [node.address for node in layout.all_nodes])

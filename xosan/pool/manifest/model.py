@@ -45,8 +45,8 @@ DEFAULT_SR_NAME = "XOSAN"
 # default): neither; auth.allow and the storage VMs' packet filter still admit only the deployment.
 # Management TLS is not the default because, measured on GlusterFS 10.3 under CPU load, a client
 # graph switch (any client-side option change) under it left a dom0's mount answering ENOTCONN for
-# ~3 s in 4 of 10 switches (0 of 10 without). Deployment.tls_mode keeps an existing deployment's
-# TLS as it runs when the manifest does not name it.
+# ~3 s in 4 of 10 switches (0 of 10 without). Flipping the default later needs a way to keep an
+# older deployment's re-run as it runs (deploy refuses management TLS under a plain SR).
 TLS_CHOICES = ("off", "management", "io")
 DEFAULT_TLS = "off"
 
@@ -259,12 +259,11 @@ class Manifest(object):
     list of host name-labels in the order given; ``storage`` (StorageSpec); ``network``
     (NetworkSpec); ``layout``; ``disperse`` (DisperseSpec, or None: the planner's default
     code); ``witness``: address or None; ``tls``: "off", "management" or "io"; ``vm`` (VMSpec); ``volume``; ``sr_name``;
-    ``locations``: {key: (line, column)} of every key written in the file (empty for flags);
-    ``tls_given``: whether ``tls`` was written (or flagged) rather than defaulted.
+    ``locations``: {key: (line, column)} of every key written in the file (empty for flags).
     """
 
     def __init__(self, source, pool, hosts, storage, network, layout, disperse, witness, vm,
-                 volume, sr_name, locations=None, tls=DEFAULT_TLS, tls_given=False):
+                 volume, sr_name, locations=None, tls=DEFAULT_TLS):
         self.source = source
         self.pool = pool
         self.hosts = hosts
@@ -277,7 +276,6 @@ class Manifest(object):
         self.volume = volume
         self.sr_name = sr_name
         self.tls = tls
-        self.tls_given = tls_given
         self.locations = dict(locations or {})
 
     @property
