@@ -6,7 +6,9 @@ add-brick/replace-brick) makes every FUSE client build a new graph, connect it (
 each node's glusterd on 24007, then the bricks) and switch to it. If the new graph reports its
 children down, FUSE switches to it anyway and the mount answers ENOTCONN until it reconnects: a VM's
 disk I/O error. Found when management TLS was made the default (2026-12-07): the suite's tune and
-deploy re-run tests hit ENOTCONN on a dom0 mount right after an option change.
+deploy re-run tests hit ENOTCONN on a dom0 mount right after an option change. The cause was
+GlusterFS 10 under TLS 1.3 (its reads and writes of one TLS connection race); the storage VMs now
+speak TLS 1.2 only (xosan/pool/storage_vm.py, GLUSTER_OPENSSL_CONF), and this bench is the check.
 
 One pool per mode (the lab's XAPI simulator, real storage nodes and lab dom0s, `xosan deploy` with
 `tls: MODE`), a writer per dom0 (4 KiB pwrite + fsync every 50 ms on its own file of the SR), and
@@ -89,12 +91,51 @@ def longest_run(errors, gap=0.5):
     return best
 
 
+# What the dom0 clients' logs say of the new graphs' connections: OpenSSL errors and lost replies.
+LOG_SIGNS = ("ssl_dump_error_stack", "has not responded in the last", "All subvolumes are down")
+
+
+def client_log_summary(mode, pool):
+    """Counts of LOG_SIGNS in every dom0's FUSE client log (and the first lines of each), printed
+    before the pool goes: the evidence behind a failed switch."""
+    import glob
+    counts, first = dict((k, 0) for k in LOG_SIGNS), []
+    for host in HOSTS:
+        for path in glob.glob(pool.sim.dom0_path(host, "/var/log/glusterfs/run-sr-mount-*.log")):
+            with open(path, errors="replace") as fh:
+                for line in fh:
+                    for k in LOG_SIGNS:
+                        if k in line:
+                            counts[k] += 1
+                            if len(first) < 12:
+                                first.append("%s: %s" % (host, line.strip()[:220]))
+    print("%s client logs: %s" % (mode, ", ".join("%r x%d" % kv for kv in sorted(counts.items()))), flush=True)
+    for line in first:
+        print("  " + line, flush=True)
+
+
+def keep_logs(dest, pool):
+    import glob
+    import shutil
+    for host in HOSTS:
+        for path in glob.glob(pool.sim.dom0_path(host, "/var/log/glusterfs/*.log")):
+            os.makedirs(os.path.join(dest, host), exist_ok=True)
+            shutil.copy(path, os.path.join(dest, host))
+    for node in pool.lab.nodes:
+        src = os.path.join(node.state["dir"], "log")
+        shutil.copytree(src, os.path.join(dest, node.name), ignore=shutil.ignore_patterns("*.socket"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--modes", default="off,management")
     ap.add_argument("--cycles", type=int, default=10)
     ap.add_argument("--settle", type=float, default=8.0)
     ap.add_argument("--no-load", action="store_true", help="no CPU hogs during the switches")
+    ap.add_argument("--keep-logs", metavar="DIR", help="copy every dom0 client log and storage node log there "
+                                                       "before the pools go")
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="a volume option set on every pool after its deploy (before the writers)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     work = tempfile.mkdtemp(prefix="xosan-graphswitch-")
@@ -106,6 +147,9 @@ def main():
             p = Pool(pathlib.Path(work, mode), 3, lab_id="gs%d" % (i + 1), subnet="10.250.%d" % (221 + i))
             pools[mode] = p
             sr, _ = p.deployment(p.manifest(tls=mode)).run()
+            for item in args.set:
+                option, _, value = item.partition("=")
+                p.lab.nodes[0].gluster(["volume", "set", "xosan", option, value])
             writers[mode] = Writers(p, p.sim.db["SR"][sr]["uuid"])
             writers[mode].start()
             print("%s: deployed, writers on %s" % (mode, ", ".join(HOSTS)), flush=True)
@@ -127,7 +171,10 @@ def main():
             h.kill()
         for w in writers.values():
             w.end()
-        for p in pools.values():
+        for mode, p in pools.items():
+            client_log_summary(mode, p)
+            if args.keep_logs:
+                keep_logs(os.path.join(args.keep_logs, mode), p)
             p.close()
     print("\n| mode | switches | with failed writes | failed writes | longest ENOTCONN run | writes |")
     print("|---|---|---|---|---|---|")

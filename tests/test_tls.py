@@ -36,6 +36,18 @@ def test_ca_is_a_ca_and_its_key_is_private(ca):
     assert os.stat(ca.dir).st_mode & 0o077 == 0
 
 
+def test_the_ca_key_is_rsa_3072_and_each_leaf_key_ecdsa_p256(ca):
+    # P-256 leaves: a TLS handshake's signatures are ~100x cheaper than RSA-3072's (certs.LEAF_KEY)
+    ca_text = openssl("x509", "-noout", "-text", "-in", ca.ca_cert).stdout
+    assert "rsaEncryption" in ca_text and "(3072 bit)" in ca_text
+    leaf = ca.identity(ca.name_for("node", "host1"))
+    text = openssl("x509", "-noout", "-text", "-in", leaf.cert).stdout
+    assert "id-ecPublicKey" in text and "prime256v1" in text and "(256 bit)" in text
+    assert "Digital Signature" in text and "Key Encipherment" not in text
+    key = openssl("pkey", "-noout", "-text", "-in", leaf.key).stdout
+    assert "prime256v1" in key
+
+
 def test_leaf_chains_to_the_ca_for_both_ends_of_a_connection(ca):
     name = ca.name_for("node", "host1")
     ident = ca.identity(name)

@@ -9,6 +9,9 @@ So those spellings live here and nowhere else. Nothing here imports XOSAN code.
 import re
 import socket
 
+# glusterd's management port: CLI, volfile fetches, brick port lookups (TLS there with management TLS).
+GLUSTERD_PORT = 24007
+
 # other_config keys on the XAPI objects a deployment makes (VMs, VDIs, networks, PIFs,
 # the SR). The deployment id is also the name of its GlusterFS volume, so an SR's
 # device-config:volume names the deployment whose storage VMs must run for it.

@@ -24,7 +24,16 @@ OWN_CERT, PRIVATE_KEY, CA_LIST = "glusterfs.pem", "glusterfs.key", "glusterfs.ca
 
 CA_DAYS = 3650
 LEAF_DAYS = 825  # what browsers accept for a leaf; rotation is meant to happen well before
-KEY_BITS = 3072
+# Keys. The CA's: RSA-3072 (it signs a leaf now and then; checking its signature, in every
+# handshake, is cheap). Each machine's leaf: ECDSA P-256, because every new TLS connection costs the
+# server a signature with its leaf key and the client one with its own, and RSA-3072 signs ~100x
+# slower (openssl speed here: 436 vs 42,132 signatures/s). A client graph switch opens a burst of
+# TLS connections to glusterd for brick-port lookups, answered by one glusterd thread within
+# network.ping-timeout (4 s) or failed: measured under management TLS and CPU load
+# (bench/graphswitch.py, docs/security-tls.md), failed dom0 writes came in 11 of 28 switches with
+# RSA-3072 leaves, 8 of 42 with P-256 ones: fewer, not none (management TLS stays opt-in).
+CA_KEY = ["-newkey", "rsa:3072"]
+LEAF_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
 
 # auth.ssl-allow is a comma-separated list matched with fnmatch: a name must hold no comma,
 # space or glob character, and a CN is at most 64 characters (RFC 5280 ub-common-name).
@@ -42,7 +51,7 @@ keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
 [ leaf ]
 basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
+keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth, clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
@@ -108,7 +117,7 @@ class DeploymentCA(object):
             return self.ca_cert
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         key_tmp = self.ca_key + ".tmp"
-        self._openssl(["req", "-config", "@CONFIG@", "-x509", "-new", "-newkey", "rsa:%d" % KEY_BITS,
+        self._openssl(["req", "-config", "@CONFIG@", "-x509", "-new"] + CA_KEY + [
                        "-nodes", "-sha256", "-days", str(CA_DAYS), "-extensions", "ca",
                        "-subj", "/CN=%s" % check_name("xosan-%s-ca" % self.id),
                        "-keyout", key_tmp, "-out", self.ca_cert + ".tmp"])
@@ -139,7 +148,7 @@ class DeploymentCA(object):
         """A new key (0600) at ``key_out`` and its leaf for CN ``name``, signed by this CA, at
         ``cert_out``; the caller renames them into place."""
         csr = cert_out + ".csr"
-        self._openssl(["req", "-config", "@CONFIG@", "-new", "-newkey", "rsa:%d" % KEY_BITS, "-nodes",
+        self._openssl(["req", "-config", "@CONFIG@", "-new"] + LEAF_KEY + ["-nodes",
                        "-sha256", "-subj", "/CN=%s" % name, "-keyout", key_out, "-out", csr])
         os.chmod(key_out, 0o600)
         try:
@@ -339,6 +348,16 @@ def restart_glusterd(p, access, addresses):
 
 
 # -- rotation (xosan/pool/rotate.py) -------------------------------------------------------------
+
+def s_client_command(address, port, folder):
+    # type: (str, int, str) -> str
+    """The shell command that opens a NEW TLS connection to ``address:port`` from a node, with the
+    node's own files in ``folder`` as the client certificate (glusterd and the bricks demand one),
+    and prints what openssl s_client saw (the server's certificate first)."""
+    p = tls.file_paths(folder)
+    return ("echo | timeout 15 openssl s_client -connect %s:%d -cert %s -key %s -CAfile %s 2>/dev/null"
+            % (address, port, p["cert"], p["key"], p["ca"]))
+
 
 def serial_of(cert_path):
     # type: (str) -> str

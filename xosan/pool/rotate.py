@@ -16,12 +16,12 @@ TLS are on (a node's switch file, the volume's options), not from the manifest's
 import datetime
 import os
 
+from xosan import facts
 from xosan.errors import XosanError
 from xosan.gluster import tls
 from xosan.pool import certs
 from xosan.pool.progress import Progress
 
-GLUSTERD_PORT = 24007
 
 DONE, FAILED, PENDING = "renewed", "failed", "planned"
 
@@ -67,14 +67,12 @@ def _iso(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
 
 
-def presented_serial(target, address, folder, port=GLUSTERD_PORT):
+def presented_serial(target, address, folder, port=facts.GLUSTERD_PORT):
     # type: (object, str, str, int) -> str
     """The serial of the certificate a NEW TLS connection to ``address:port`` is shown, asked on the
     node itself with its own files as the client certificate (glusterd demands one). Raises
     XosanError when no handshake happens."""
-    p = tls.file_paths(folder)
-    out = target.run(["sh", "-c", "echo | timeout 15 openssl s_client -connect %s:%d -cert %s -key %s -CAfile %s "
-                      "2>/dev/null | openssl x509 -noout -serial" % (address, port, p["cert"], p["key"], p["ca"])],
+    out = target.run(["sh", "-c", certs.s_client_command(address, port, folder) + " | openssl x509 -noout -serial"],
                      timeout=60)
     return certs.parse_serial(out.stdout)
 

@@ -9,7 +9,9 @@ host. Putting answering servers first avoids both.
 import socket
 import threading
 
-GLUSTERD_PORT = 24007
+from xosan import facts
+
+GLUSTERD_PORT = facts.GLUSTERD_PORT
 
 
 def answers(host, port=GLUSTERD_PORT, timeout=2.0):
