@@ -40,9 +40,7 @@ def _node_serial(node, path):
 
 
 def _shown(node, port, folder):
-    p = tls.file_paths(folder)
-    out = node.run(["sh", "-c", "echo | timeout 15 openssl s_client -connect %s:%d -cert %s -key %s -CAfile %s "
-                    "2>/dev/null | openssl x509 -noout -serial" % (node.ip, port, p["cert"], p["key"], p["ca"])],
+    out = node.run(["sh", "-c", certs.s_client_command(node.ip, port, folder) + " | openssl x509 -noout -serial"],
                    check=False).stdout
     return certs.parse_serial(out) if "serial=" in out else None
 
