@@ -6,9 +6,10 @@ add-brick/replace-brick) makes every FUSE client build a new graph, connect it (
 each node's glusterd on 24007, then the bricks) and switch to it. If the new graph reports its
 children down, FUSE switches to it anyway and the mount answers ENOTCONN until it reconnects: a VM's
 disk I/O error. Found when management TLS was made the default (2026-12-07): the suite's tune and
-deploy re-run tests hit ENOTCONN on a dom0 mount right after an option change. The cause was
-GlusterFS 10 under TLS 1.3 (its reads and writes of one TLS connection race); the storage VMs now
-speak TLS 1.2 only (xosan/pool/storage_vm.py, GLUSTER_OPENSSL_CONF), and this bench is the check.
+deploy re-run tests hit ENOTCONN on a dom0 mount right after an option change. The cause is in
+glusterd: committing a volume set, it writes its volfile-changed notice to every accepted connection,
+TLS ones still in their handshake included, and the new graph's port lookups on those go unanswered
+(docs/security-tls.md, found with --keep-logs and glusterd at DEBUG level).
 
 One pool per mode (the lab's XAPI simulator, real storage nodes and lab dom0s, `xosan deploy` with
 `tls: MODE`), a writer per dom0 (4 KiB pwrite + fsync every 50 ms on its own file of the SR), and

@@ -48,10 +48,10 @@ import time
 from xosan import gluster, proc
 from xosan.errors import (CommandFailed, ConfigError, GlusterError, InvalidValue, ServerUnreachable, VolumeNotFound,
                           XosanError)
-from xosan.facts import TAG_DEPLOYMENT, TAG_HOST, XS_ADDRESS
+from xosan.facts import GLUSTERD_PORT, TAG_DEPLOYMENT, TAG_HOST, XS_ADDRESS
 from xosan.gluster import downtime, health, parse_volume_clients, parse_volume_status, tls
 from xosan.sr import devconfig
-from xosan.sr.reachability import GLUSTERD_PORT, order_by_reachability
+from xosan.sr.reachability import order_by_reachability
 from xosan.sr.volume_sr import VolumeSR, merge_servers, servers_from_sm_config
 
 SR_TYPE = "xosan"

@@ -27,11 +27,11 @@ LEAF_DAYS = 825  # what browsers accept for a leaf; rotation is meant to happen 
 # Keys. The CA's: RSA-3072 (it signs a leaf now and then; checking its signature, in every
 # handshake, is cheap). Each machine's leaf: ECDSA P-256, because every new TLS connection costs the
 # server a signature with its leaf key and the client one with its own, and RSA-3072 signs ~100x
-# slower (openssl speed here: 436 vs 42,132 signatures/s). A client graph switch opens a burst of
-# TLS connections to glusterd for brick-port lookups, answered by one glusterd thread within
-# network.ping-timeout (4 s) or failed: measured under management TLS and CPU load
-# (bench/graphswitch.py, docs/security-tls.md), failed dom0 writes came in 11 of 28 switches with
-# RSA-3072 leaves, 8 of 42 with P-256 ones: fewer, not none (management TLS stays opt-in).
+# slower (openssl speed here: 436 vs 42,132 signatures/s). A shorter handshake also narrows a
+# GlusterFS race: glusterd writes to TLS connections still in their handshake when it commits a
+# volume set, and a client graph switch opens such connections at that very moment; measured under
+# management TLS and CPU load, P-256 leaves about halved the switches that failed dom0 writes, not
+# to none (docs/security-tls.md, bench/graphswitch.py).
 CA_KEY = ["-newkey", "rsa:3072"]
 LEAF_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
 

@@ -11,10 +11,8 @@ import threading
 
 from xosan import facts
 
-GLUSTERD_PORT = facts.GLUSTERD_PORT
 
-
-def answers(host, port=GLUSTERD_PORT, timeout=2.0):
+def answers(host, port=facts.GLUSTERD_PORT, timeout=2.0):
     # type: (str, int, float) -> bool
     try:
         conn = socket.create_connection((host, port), timeout=timeout)
@@ -24,7 +22,7 @@ def answers(host, port=GLUSTERD_PORT, timeout=2.0):
     return True
 
 
-def order_by_reachability(servers, port=GLUSTERD_PORT, timeout=2.0):
+def order_by_reachability(servers, port=facts.GLUSTERD_PORT, timeout=2.0):
     # type: (list, int, float) -> tuple
     """(answering servers in the given order, the others in the given order)."""
     results = {}

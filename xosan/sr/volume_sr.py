@@ -15,8 +15,9 @@ import uuid as uuidlib
 
 from xosan import gluster
 from xosan.errors import GlusterError, MountError, ServerUnreachable, SRExists, SRNotFound, VolumeNotFound, XosanError
+from xosan.facts import GLUSTERD_PORT
 from xosan.sr import mount
-from xosan.sr.reachability import GLUSTERD_PORT, order_by_reachability
+from xosan.sr.reachability import order_by_reachability
 
 SM_CONFIG_SERVERS = "xosan-servers"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

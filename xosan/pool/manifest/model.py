@@ -43,11 +43,10 @@ DEFAULT_SR_NAME = "XOSAN"
 # over TLS with the deployment's own CA. "io": management and the volume's I/O path too (client.ssl/
 # server.ssl on, auth.ssl-allow = the deployment's names): costs ~40 % of the 4K IOPS. "off" (the
 # default): neither; auth.allow and the storage VMs' packet filter still admit only the deployment.
-# Management TLS is not the default because, measured on GlusterFS 10.3 under CPU load, a client
-# graph switch (any client-side option change) under it left a dom0's mount answering ENOTCONN for
-# ~3 s in 11 of 28 switches with RSA leaves and 8 of 42 with ECDSA ones (none without): GlusterFS's
-# port lookups at glusterd fail under TLS (docs/security-tls.md). Flipping the default later needs a
-# way to keep an older deployment's re-run as it runs (deploy refuses management TLS under a plain SR).
+# Management TLS is not the default because under it a client graph switch (any client-side option
+# change) can leave a dom0's mount answering ENOTCONN for ~3 s: a glusterd bug, measured and traced in
+# docs/security-tls.md. Flipping the default later needs a way to keep an older deployment's re-run
+# as it runs (deploy refuses management TLS under a plain SR).
 TLS_CHOICES = ("off", "management", "io")
 DEFAULT_TLS = "off"
 
