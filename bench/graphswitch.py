@@ -127,6 +127,27 @@ def keep_logs(dest, pool):
         shutil.copytree(src, os.path.join(dest, node.name), ignore=shutil.ignore_patterns("*.socket"))
 
 
+def volfile_servers(subnet):
+    # type: (str) -> list
+    """The first volfile server of each FUSE client of the lab (``--volfile-server`` of the glusterfs
+    processes whose servers are in ``subnet``): the glusterd that tells the dom0s of a new volfile."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as fh:
+                argv = fh.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if not argv or os.path.basename(argv[0]) != "glusterfs" or "fuse" not in argv[1:3]:
+            continue
+        servers = [a.split("=", 1)[1] for a in argv if a.startswith("--volfile-server=")]
+        if servers and servers[0].startswith(subnet + "."):
+            out.append(servers[0])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--modes", default="off,management")
@@ -135,6 +156,9 @@ def main():
     ap.add_argument("--no-load", action="store_true", help="no CPU hogs during the switches")
     ap.add_argument("--keep-logs", metavar="DIR", help="copy every dom0 client log and storage node log there "
                                                        "before the pools go")
+    ap.add_argument("--set-on", type=int, default=1, metavar="N",
+                    help="the storage node (1-3) whose glusterd runs the switches' volume set (default 1, "
+                         "the dom0s' first volfile server)")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="a volume option set on every pool after its deploy (before the writers)")
     args = ap.parse_args()
@@ -153,15 +177,17 @@ def main():
                 p.lab.nodes[0].gluster(["volume", "set", "xosan", option, value])
             writers[mode] = Writers(p, p.sim.db["SR"][sr]["uuid"])
             writers[mode].start()
-            print("%s: deployed, writers on %s" % (mode, ", ".join(HOSTS)), flush=True)
+            print("%s: deployed, writers on %s; dom0 mounts from %s; volume set on node %d (%s)" % (
+                mode, ", ".join(HOSTS), ", ".join(sorted(set(volfile_servers(p.subnet)))), args.set_on,
+                p.lab.nodes[args.set_on - 1].name), flush=True)
         if not args.no_load:
             hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
         for c in range(args.cycles):
             for mode in modes:
                 w = writers[mode]
                 before = len(w.errors)
-                pools[mode].lab.nodes[0].gluster(["volume", "set", "xosan", "performance.client-io-threads",
-                                                  ("on", "off")[c % 2]])
+                node = pools[mode].lab.nodes[args.set_on - 1]
+                node.gluster(["volume", "set", "xosan", "performance.client-io-threads", ("on", "off")[c % 2]])
                 time.sleep(args.settle)
                 new = w.errors[before:]
                 results[mode].append(new)

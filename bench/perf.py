@@ -71,6 +71,11 @@ PREVIOUS_OPTIONS = [
     ("network.ping-timeout", "4"), ("server.tcp-user-timeout", "4"), ("cluster.heal-timeout", "10"),
 ]
 
+# Stock options with the one change that makes a volume keep O_DIRECT's promise (a write returns once
+# the bricks have it, not from the client's write-behind buffer): what stock is worth to a VM whose
+# tapdisk opens its VHD O_DIRECT. A column of the main table with --stock-direct; no target.
+STOCK_DIRECT = [("performance.strict-o-direct", "on")]
+
 # The study's candidates: volume options set on a fresh XOSAN volume before it starts, FUSE mount
 # options, XFS mount options of a second brick disk, or a lab-wide MTU (measured by toggling).
 CANDIDATES = [
@@ -99,6 +104,30 @@ CANDIDATES = [
     ("xfs-same", {"xfs": "noatime,inode64"}, "control: a second brick disk, same XFS options"),
     ("xfs-log", {"xfs": "noatime,inode64,logbufs=8,logbsize=256k"}, "second brick disk, bigger XFS log buffers"),
     ("mtu9000", {"mtu": 9000}, "MTU 9000 on the storage network (toggled, same volume)"),
+    # The brick and AFR path per write (issue 14, after the gfapi run showed FUSE is not the gap):
+    ("iot-pass", {"vol": [("performance.iot-pass-through", "on")]},
+     "bricks' io-threads pass fops through (no thread hand-off per fop)"),
+    ("full-lock-no", {"vol": [("cluster.full-lock", "no")]},
+     "AFR locks only the written range, not the whole file (default yes)"),
+    ("postop3", {"vol": [("cluster.post-op-delay-secs", "3")]}, "AFR post-op delay 3 s (default 1 s)"),
+    ("durab-off", {"vol": [("cluster.ensure-durability", "off")]},
+     "AFR does not fsync its changelog updates (default on)"),
+    ("rhm3", {"vol": [("cluster.read-hash-mode", "3")]},
+     "reads go to the data brick with the fewest outstanding reads (default 1: by file id)"),
+    ("rhm0", {"vol": [("cluster.read-hash-mode", "0")]},
+     "every read to the first data brick that is up (default 1: by file id, i.e. by shard)"),
+    ("evt1", {"vol": [("client.event-threads", "1"), ("server.event-threads", "1")]},
+     "client/server event-threads 1 (shipped: the cores, 2 here)"),
+    # XOSAN's set with one of its options back at GlusterFS's default: where XOSAN's ~10-25 % lag
+    # behind a stock volume that keeps O_DIRECT (--stock-direct) comes from.
+    ("shard-off", {"vol": [("features.shard", "off")]},
+     "no sharding (a VHD is one file: a heal copies all of it)"),
+    ("iot16", {"vol": [("performance.io-thread-count", "16")]}, "brick io-thread-count back to 16"),
+    ("cio-on", {"vol": [("performance.client-io-threads", "on")]}, "client io-threads back on"),
+    ("heal600", {"vol": [("cluster.heal-timeout", "600")]},
+     "self-heal daemon's index crawl every 600 s (default; XOSAN: 10 s)"),
+    ("ping42", {"vol": [("network.ping-timeout", "42"), ("server.tcp-user-timeout", "0")]},
+     "ping-timeout 42 s and no TCP user timeout (defaults; XOSAN: 4 s, 4 s)"),
     ("probe", {"vol": [("performance.client-io-threads", "off"), ("client.event-threads", "2"),
                        ("server.event-threads", "2"), ("performance.io-thread-count", "4"),
                        ("features.ctime", "off")]}, "the issue's probe combination"),
@@ -432,7 +461,8 @@ def main_table(args):
         names = ["stock-td", "xosan-td"]
     else:
         names = (["raw", "stock"] + ([] if args.no_prev else ["prev"]) + ["xosan"] +
-                 (["xosan+"] if extra or args.extra_mount else []) + (["gfapi"] if args.gfapi else []))
+                 (["xosan+"] if extra or args.extra_mount else []) + (["gfapi"] if args.gfapi else []) +
+                 (["stock-dio"] if args.stock_direct else []))
     t0 = time.time()
     try:
         pl.up()
@@ -449,6 +479,9 @@ def main_table(args):
             targets.append(pl.fuse_target("xosan", "xosan"))
         if "gfapi" in names:
             targets.append(pl.gfapi_target("gfapi", "xosan"))
+        if "stock-dio" in names:
+            pl.create("stockdio", xosan=False, extra=STOCK_DIRECT)
+            targets.append(pl.fuse_target("stock-dio", "stockdio"))
         if "xosan+" in names:
             pl.create("xplus", xosan=True, extra=extra)
             targets.append(pl.fuse_target("xosan+", "xplus", args.extra_mount.split(",") if args.extra_mount else ()))
@@ -505,13 +538,19 @@ def print_main(results, rows, names, args, extra, elapsed):
             print("gfapi = the xosan volume through fio's gfapi_async engine (libgfapi in fio's process, "
                   "O_DIRECT, no FUSE): what a data path without FUSE would get; its client CPU is fio's "
                   "own (usr+sys), not comparable 1:1 with a FUSE daemon's; not a shipped path, no target")
+    if "stock-dio" in names:
+        print("stock-dio = stock options + %s: a stock volume that keeps O_DIRECT's promise (write-behind "
+              "no longer acknowledges O_DIRECT writes before the bricks have them); no target"
+              % ",".join("%s=%s" % kv for kv in STOCK_DIRECT))
     print("units: MiB/s (1M rows), IOPS (4K rows). CPU: seconds of the FUSE client / of the volume's 3 "
           "brick processes, per GiB (1M rows) or per 100k I/Os (4K rows); (rounds) = min-max of the per-round ratio")
     hdr = ["row"] + names + ["%s/%s" % (xo, st), "(rounds)"]
     if raw:
         hdr += (["stock/raw", "xosan/raw"] + (["prev/stock", "xosan/prev", "(rounds)"] if "prev" in names else []) +
                 (["xosan+/stock"] if "xosan+" in names else []) +
-                (["gfapi/stock", "(rounds)", "gfapi/xosan", "gfapi cli CPU"] if "gfapi" in names else []))
+                (["gfapi/stock", "(rounds)", "gfapi/xosan", "gfapi cli CPU"] if "gfapi" in names else []) +
+                (["stock-dio/stock", "xosan/stock-dio", "(rounds)", "cli CPU stock-dio"]
+                 if "stock-dio" in names else []))
     hdr += ["target", "cli CPU st/xo", "brick CPU st/xo"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
@@ -548,6 +587,12 @@ def print_main(results, rows, names, args, extra, elapsed):
                 cells.append("%.2f-%.2f" % (min(gr), max(gr)) if gr else "-")
                 cells.append(fmt(ratio_of(meds, "gfapi", xo), "%.2f"))
                 cells.append(fmt(cpu_per_unit(results[key]["gfapi"], "client", row), "%.2f"))
+            if "stock-dio" in names:
+                cells.append(fmt(ratio_of(meds, "stock-dio", st), "%.2f"))
+                cells.append(fmt(ratio_of(meds, xo, "stock-dio"), "%.2f"))
+                sr = round_ratios(results[key][xo], results[key]["stock-dio"])
+                cells.append("%.2f-%.2f" % (min(sr), max(sr)) if sr else "-")
+                cells.append(fmt(cpu_per_unit(results[key]["stock-dio"], "client", row), "%.2f"))
         notes = []
         if key in RATIO_TARGETS:
             good = ratio is not None and ratio >= RATIO_TARGETS[key]
@@ -730,6 +775,8 @@ def main():
     ap.add_argument("--extra", help="a 4th target xosan+: XOSAN's set plus OPT=VAL,...")
     ap.add_argument("--no-prev", action="store_true",
                     help="leave out the 'prev' target (XOSAN's option set before issue 14)")
+    ap.add_argument("--stock-direct", action="store_true",
+                    help="a column more: stock options + performance.strict-o-direct on (stock keeping O_DIRECT)")
     ap.add_argument("--extra-mount", help="FUSE mount options of xosan+ (comma-separated)")
     ap.add_argument("--gfapi", action="store_true",
                     help="a column more: the XOSAN volume through fio's gfapi engine (no FUSE), with its ratios")
