@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from labpool import Pool  # noqa: E402  (tests/labpool.py: the simulated pool the lab tests use)
 
-HOSTS = ("lab-host-1", "lab-host-2", "lab-host-3")
+HOSTS = ("lab-host-1", "lab-host-2", "lab-host-3")  # --hosts changes it (main)
 
 
 class Writers(object):
@@ -96,6 +96,22 @@ def longest_run(errors, gap=0.5):
 LOG_SIGNS = ("ssl_dump_error_stack", "has not responded in the last", "All subvolumes are down")
 
 
+def log_counts(pool):
+    # type: (object) -> dict
+    """{LOG_SIGN: count} over every dom0's FUSE client log now: taken before and after a switch, the
+    difference is that switch's share of the evidence."""
+    import glob
+    counts = dict((k, 0) for k in LOG_SIGNS)
+    for host in HOSTS:
+        for path in glob.glob(pool.sim.dom0_path(host, "/var/log/glusterfs/run-sr-mount-*.log")):
+            with open(path, errors="replace") as fh:
+                for line in fh:
+                    for k in LOG_SIGNS:
+                        if k in line:
+                            counts[k] += 1
+    return counts
+
+
 def client_log_summary(mode, pool):
     """Counts of LOG_SIGNS in every dom0's FUSE client log (and the first lines of each), printed
     before the pool goes: the evidence behind a failed switch."""
@@ -151,25 +167,32 @@ def volfile_servers(subnet):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--modes", default="off,management")
+    ap.add_argument("--hosts", type=int, default=3, help="hosts per pool, each with a storage VM and a writer "
+                                                          "(default 3; 6 gives two replica sets)")
     ap.add_argument("--cycles", type=int, default=10)
     ap.add_argument("--settle", type=float, default=8.0)
     ap.add_argument("--no-load", action="store_true", help="no CPU hogs during the switches")
     ap.add_argument("--keep-logs", metavar="DIR", help="copy every dom0 client log and storage node log there "
                                                        "before the pools go")
-    ap.add_argument("--set-on", type=int, default=1, metavar="N",
-                    help="the storage node (1-3) whose glusterd runs the switches' volume set (default 1, "
-                         "the dom0s' first volfile server)")
+    ap.add_argument("--set-on", default="1", metavar="N[,N...]",
+                    help="the storage node(s) (1-3) whose glusterd runs the switches' volume set, taken in "
+                         "turn cycle by cycle, each counted apart (default 1, the dom0s' first volfile server)")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="a volume option set on every pool after its deploy (before the writers)")
     args = ap.parse_args()
     modes = args.modes.split(",")
+    global HOSTS
+    HOSTS = tuple("lab-host-%d" % (i + 1) for i in range(args.hosts))
+    set_on = [int(n) for n in args.set_on.split(",")]
     work = tempfile.mkdtemp(prefix="xosan-graphswitch-")
     pools, writers, hogs = {}, {}, []
     results = dict((m, []) for m in modes)
+    by_node = dict(((m, n), []) for m in modes for n in set_on)
+    signs = dict(((m, n), dict((k, 0) for k in LOG_SIGNS)) for m in modes for n in set_on)
     try:
         for i, mode in enumerate(modes):
             os.makedirs(os.path.join(work, mode))
-            p = Pool(pathlib.Path(work, mode), 3, lab_id="gs%d" % (i + 1), subnet="10.250.%d" % (221 + i))
+            p = Pool(pathlib.Path(work, mode), args.hosts, lab_id="gs%d" % (i + 1), subnet="10.250.%d" % (221 + i))
             pools[mode] = p
             sr, _ = p.deployment(p.manifest(tls=mode)).run()
             for item in args.set:
@@ -177,21 +200,27 @@ def main():
                 p.lab.nodes[0].gluster(["volume", "set", "xosan", option, value])
             writers[mode] = Writers(p, p.sim.db["SR"][sr]["uuid"])
             writers[mode].start()
-            print("%s: deployed, writers on %s; dom0 mounts from %s; volume set on node %d (%s)" % (
-                mode, ", ".join(HOSTS), ", ".join(sorted(set(volfile_servers(p.subnet)))), args.set_on,
-                p.lab.nodes[args.set_on - 1].name), flush=True)
+            print("%s: deployed, writers on %s; dom0 mounts from %s; volume set on node(s) %s" % (
+                mode, ", ".join(HOSTS), ", ".join(sorted(set(volfile_servers(p.subnet)))),
+                ", ".join("%d (%s)" % (n, p.lab.nodes[n - 1].name) for n in set_on)), flush=True)
         if not args.no_load:
             hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
         for c in range(args.cycles):
             for mode in modes:
                 w = writers[mode]
                 before = len(w.errors)
-                node = pools[mode].lab.nodes[args.set_on - 1]
+                logs0 = log_counts(pools[mode])
+                on = set_on[c % len(set_on)]
+                node = pools[mode].lab.nodes[on - 1]
                 node.gluster(["volume", "set", "xosan", "performance.client-io-threads", ("on", "off")[c % 2]])
                 time.sleep(args.settle)
                 new = w.errors[before:]
                 results[mode].append(new)
-                print("cycle %2d %-10s failed writes %3d %s" % (c, mode, len(new), sorted(set(
+                by_node[(mode, on)].append(new)
+                logs1 = log_counts(pools[mode])
+                for k in LOG_SIGNS:
+                    signs[(mode, on)][k] += logs1[k] - logs0[k]
+                print("cycle %2d %-10s set on node %d: failed writes %3d %s" % (c, mode, on, len(new), sorted(set(
                     "%s errno %d" % (h, e) for _, h, e in new))), flush=True)
     finally:
         for h in hogs:
@@ -209,6 +238,14 @@ def main():
         errs = [e for cyc in results[mode] for e in cyc]
         print("| %s | %d | %d | %d | %.1f s | %d |" % (mode, len(results[mode]), sum(1 for cyc in results[mode] if cyc),
                                                     len(errs), longest_run(errs), writers[mode].writes))
+    if len(set_on) > 1:
+        print("\n| mode | volume set on | switches | with failed writes | failed writes | %s |"
+              % " | ".join(sorted(LOG_SIGNS)))
+        print("|---|---|---|---|---|" + "---|" * len(LOG_SIGNS))
+        for (mode, on), cycles in sorted(by_node.items()):
+            print("| %s | node %d | %d | %d | %d | %s |" % (
+                mode, on, len(cycles), sum(1 for cyc in cycles if cyc), sum(len(cyc) for cyc in cycles),
+                " | ".join(str(signs[(mode, on)][k]) for k in sorted(LOG_SIGNS))))
     clean = "off" in modes and not any(results["off"])
     hazard = [m for m in modes if m != "off" and any(results[m])]
     if clean and hazard:

@@ -94,3 +94,51 @@ def test_a_rebalance_failing_every_time_fails_add_host_naming_the_node(monkeypat
     assert cli.starts == 2
     assert str(err.value).startswith("rebalance failed on 10.0.50.12; see the rebalance log in those storage VMs "
                                      "(/var/log/glusterfs/xosan-rebalance.log)")
+
+
+# -- which storage VM runs gluster commands (cluster.command_order) ------------------------------
+
+def test_commands_run_from_the_last_volfile_server_and_before_that_from_a_node_no_dom0_mounts_from():
+    from xosan.pool.cluster import command_order
+    servers = ["10.0.0.11", "10.0.0.12", "10.0.0.13"]
+    assert command_order(["10.0.0.11", "10.0.0.12", "10.0.0.13"], servers)[0] == "10.0.0.13"
+    assert command_order(["10.0.0.11", "10.0.0.12"], servers) == ["10.0.0.12", "10.0.0.11"]
+    # a node added after the SR was made is in no dom0's list: the best place
+    assert command_order(["10.0.0.11", "10.0.0.14", "10.0.0.13"], servers) == ["10.0.0.14", "10.0.0.13", "10.0.0.11"]
+    # no SR yet: the given order stays
+    assert command_order(["10.0.0.12", "10.0.0.11"], []) == ["10.0.0.12", "10.0.0.11"]
+
+
+class _FakeInventory(object):
+    def __init__(self, vms, servers):
+        self.vms, self.servers = vms, servers
+
+    def mine(self, cls):
+        return [("OpaqueRef:%s" % ip, {"power_state": state, "other_config": {}, "xosan_ip": ip})
+                for ip, state in self.vms]
+
+    def volfile_servers(self):
+        return self.servers
+
+
+class _FakeTarget(object):
+    def __init__(self, ip, up):
+        self.ip, self.up = ip, up
+
+    def reachable(self, timeout):
+        return self.up
+
+    def run(self, argv, timeout=None):
+        raise AssertionError("not run here")
+
+
+def test_any_cli_skips_the_dom0s_volfile_server_while_another_node_answers(monkeypatch):
+    from xosan.pool import cluster as cluster_mod
+    monkeypatch.setattr(cluster_mod, "address_of", lambda rec: rec["xosan_ip"])
+    down = set(["10.0.0.13"])
+    access = type("A", (), {"target": lambda s, ip: _FakeTarget(ip, ip not in down)})()
+    inv = _FakeInventory([("10.0.0.11", "Running"), ("10.0.0.12", "Running"), ("10.0.0.13", "Running")],
+                         ["10.0.0.11", "10.0.0.12", "10.0.0.13"])
+    c = cluster_mod.Cluster(access, inv, "xosan")
+    assert c.any_cli().where() == "10.0.0.12"  # .13 does not answer, .11 is where the dom0s mount from
+    assert c.any_cli(exclude=["10.0.0.12"]).where() == "10.0.0.11"  # the only one left

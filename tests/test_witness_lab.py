@@ -75,7 +75,12 @@ def test_two_hosts_and_a_prepared_witness_survive_each_node_failing_under_a_writ
         pins = fh.read().splitlines()
     assert r["pinned"] in pins and len(pins) == 3
     assert access.target(address).run(["true"]).returncode == 0
-    assert [p for p in cli.pool_list() if p.known_as(address) and p.connected], "witness not a connected peer"
+    # deploy ran its volume commands on the witness, which no dom0 mounts from (cluster.command_order);
+    # seen from there, both storage VMs are connected peers
+    assert cli.where() == address
+    peers = cli.pool_list()
+    assert len(peers) == 3 and all(p.connected for p in peers), peers
+    assert all([p for p in peers if p.known_as(n.ip)] for n in (h1, h2)), peers
 
     # the FUSE mount is the volume root; the SR is a directory on it (xosan/sr/volume_sr.py)
     uuid = pool.sim.db["SR"][sr]["uuid"]

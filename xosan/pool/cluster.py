@@ -28,6 +28,23 @@ REBALANCE_RESTART_PAUSE = 5
 CLIENTS_TIMEOUT = 60
 
 
+def command_order(addresses, volfile_servers):
+    # type: (list, list) -> list
+    """``addresses`` (storage VMs) in the order to run gluster commands from: the ones the dom0s do
+    not mount from first, then the SR's volfile servers from last to first.
+
+    Why: a command that changes the volume's graph (volume set, add-brick, replace-brick) is
+    committed first on the node that runs it, then on its peers. The node's own clients rebuild
+    their graph at once and look up every brick's port at the peers, which are committing right
+    then; under management TLS glusterd's commit breaks connections still in their handshake (a
+    GlusterFS bug, docs/upstream-glusterd-tls-notify.md), and with two of three lookups lost a dom0's
+    mount answers ENOTCONN for seconds. A dom0 told of the change by a peer (which commits alongside
+    the others) looks up after them. The dom0s mount from the first volfile server that answers, so
+    commands run from elsewhere: measured, bench/graphswitch.py --set-on (docs/security-tls.md)."""
+    rank = dict((a, i) for i, a in enumerate(volfile_servers))
+    return sorted(addresses, key=lambda a: -rank.get(a, len(volfile_servers)))
+
+
 class Cluster(object):
     def __init__(self, access, inventory, volume):
         self.access = access
@@ -35,13 +52,13 @@ class Cluster(object):
         self.volume = volume
 
     def any_cli(self, exclude=()):
-        """A GlusterCLI over SSH on the first running storage VM that answers."""
-        for _, rec in self.inventory.mine("VM"):
-            ip = address_of(rec)
-            if ip and ip not in exclude and rec["power_state"] == "Running":
-                target = self.access.target(ip)
-                if target.reachable(timeout=10):
-                    return gluster.GlusterCLI(runner=target.run, where=ip, timeout=ANY_CLI_TIMEOUT)
+        """A GlusterCLI over SSH on a running storage VM that answers, taken in ``command_order``
+        (not the dom0s' volfile server while another answers)."""
+        running = [address_of(rec) for _, rec in self.inventory.mine("VM") if rec["power_state"] == "Running"]
+        for ip in command_order([ip for ip in running if ip and ip not in exclude], self.inventory.volfile_servers()):
+            target = self.access.target(ip)
+            if target.reachable(timeout=10):
+                return gluster.GlusterCLI(runner=target.run, where=ip, timeout=ANY_CLI_TIMEOUT)
         raise DeployError("no storage VM of deployment %r answers over SSH" % self.volume)
 
     def health(self):
@@ -165,8 +182,9 @@ class Cluster(object):
     # -- making it -------------------------------------------------------------------------------
 
     def form(self, p, addresses):
-        """The trusted pool of the nodes at ``addresses``, probed from the first; returns the first
-        node's GlusterCLI, which runs the commands that follow."""
+        """The trusted pool of the nodes at ``addresses``, probed from the first; returns the GlusterCLI
+        of the LAST, which runs the commands that follow: ``addresses`` is in the SR's volfile-server
+        order, so on a re-run the dom0s mount from the first (``command_order`` says why not there)."""
         clis = self.access.clis(addresses)
         first = clis[addresses[0]]
         self.wait_glusterd(p, addresses, clis)
@@ -174,7 +192,7 @@ class Cluster(object):
             first.peer_probe(address)
         # volume create names them all: each node must see every other one 'Peer in Cluster'
         self.wait_peers(p, clis)
-        return first
+        return clis[command_order(addresses, addresses)[0]]
 
     def join(self, p, cli, address, exclude=()):
         """Probe a new node from ``cli``'s node and wait until the pool agrees it is in."""

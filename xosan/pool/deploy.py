@@ -112,7 +112,7 @@ class Deployment(object):
     # -- the steps -------------------------------------------------------------------------------
 
     def run(self):
-        """Returns (SR ref, GlusterCLI of the first storage node)."""
+        """Returns (SR ref, the GlusterCLI that ran the volume commands: see Cluster.form)."""
         hosts, layout = self.plan()
         p = Progress(self.STEPS, self.out)
         p.step("plan")
@@ -133,11 +133,12 @@ class Deployment(object):
         self._witness_reachable()
         p.step("trusted storage pool")
         fresh = not self.mine("SR")  # no SR yet: no dom0 mounts the volume, it may be stopped
-        tls_names = self._tls_certificates(p, hosts, fresh) if self.m.tls != "off" else None
+        tls = self._tls_mode(p, hosts, fresh)
+        tls_names = self._tls_certificates(p, hosts, fresh) if tls != "off" else None
         first = self.cluster.form(p, [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else []))
         p.step("volume %s" % self.m.volume)
         self.cluster.create_volume(p, first, layout, self.allow, self.allow.wanted(net))
-        if self.m.tls == "io":
+        if tls == "io":
             self._io_tls(p, first, tls_names, fresh)
         p.step("SR %r" % self.m.sr_name)
         sr = self.sr.ensure(p, [node.address for node in layout.all_nodes])
@@ -156,6 +157,24 @@ class Deployment(object):
             return self.allow.plan_line(planned, self.cluster.any_cli())
         except XosanError as exc:
             return self.allow.plan_line(planned) + " (the existing volume's list is unknown: %s)" % exc
+
+    def _tls_mode(self, p, hosts, fresh):
+        """The TLS mode this run applies: the manifest's when it was written or nothing mounts the
+        volume yet; otherwise (a re-run with ``tls`` left to its default) what the cluster runs, so a
+        deployment made before the default changed, or with ``tls: off``, is kept as it runs rather than
+        refused (turning management TLS on under running mounts is, see _tls_certificates)."""
+        if fresh or self.m.tls_written:
+            return self.m.tls
+        nodes = [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else [])
+        if not any(certs.management_on(self.access.target(a)) for a in nodes):
+            mode = "off"
+        else:
+            [info] = self.cluster.any_cli().volume_info(self.m.volume)
+            mode = "io" if gluster_tls.io_on(info.options or {}) else "management"
+        if mode != self.m.tls:
+            p.info("GlusterFS TLS kept as the volume runs (%s; tls not written, default %s): write `tls: %s` "
+                   "to change it" % (mode, self.m.tls, self.m.tls))
+        return mode
 
     def _tls_certificates(self, p, hosts, fresh):
         """The deployment CA's certificates on every storage VM (SSH), the witness and every pool

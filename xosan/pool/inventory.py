@@ -118,6 +118,16 @@ class Inventory(object):
             out[by_uuid.get(rec["other_config"].get(facts.TAG_HOST), "?")] = (ref, rec, address_of(rec))
         return out
 
+    def volfile_servers(self):
+        # type: () -> list
+        """The storage addresses the SR's dom0s mount from, in the order they try them (its PBDs'
+        device-config ``server``, see xosan/sr/volume_sr.py); [] before the SR exists."""
+        for _, rec in self.mine("SR"):
+            for pbd in rec.get("PBDs", []):
+                dconf = self.x.call(self.api.PBD.get_record, pbd).get("device_config", {})
+                return [s.strip() for s in dconf.get("server", "").split(",") if s.strip()]
+        return []
+
     def storage_vm_of(self, host_name):
         vms = self.storage_vms()
         if host_name not in vms:

@@ -263,7 +263,7 @@ class Manifest(object):
     """
 
     def __init__(self, source, pool, hosts, storage, network, layout, disperse, witness, vm,
-                 volume, sr_name, locations=None, tls=DEFAULT_TLS):
+                 volume, sr_name, locations=None, tls=DEFAULT_TLS, tls_written=False):
         self.source = source
         self.pool = pool
         self.hosts = hosts
@@ -276,6 +276,9 @@ class Manifest(object):
         self.volume = volume
         self.sr_name = sr_name
         self.tls = tls
+        # whether ``tls`` was written (manifest key or flag) or is the default: a re-run of a deployment
+        # made without TLS keeps it off unless told otherwise (deploy.py, _tls_mode)
+        self.tls_written = tls_written
         self.locations = dict(locations or {})
 
     @property

@@ -58,7 +58,7 @@ class _Rules(Fields):
         sr_name = self.text("sr-name", DEFAULT_SR_NAME)
         tls = self.choice("tls", DEFAULT_TLS, TLS_CHOICES)
         return Manifest(self.source, pool, hosts, storage, network, layout, disperse, witness, vm,
-                        volume, sr_name, self.locations, tls=tls)
+                        volume, sr_name, self.locations, tls=tls, tls_written=self.get("tls") is not None)
 
     def image_path(self):
         """vm.image as an absolute path: relative to the manifest's folder (to the current one for flags)."""
