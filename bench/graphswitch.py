@@ -19,7 +19,12 @@ interleaved in rounds (round r runs a switch on every mode's pool in turn). Prin
 switches with errors, the failed writes and the longest ENOTCONN run; exits 1 when a mode other
 than `off` loses a write where `off` loses none (the hazard is real here).
 
-Usage: python bench/graphswitch.py [--modes off,management] [--cycles 10] [--settle 8]
+Which glusterd runs the volume set matters (docs/security-tls.md "Where the commands run"): its own
+clients are the ones hit. --set-on 1 (the default) is the dom0s' volfile server, the worst case and
+what a hand-typed `gluster volume set` on the first storage VM does; XOSAN's own commands run
+elsewhere (cluster.command_order). --set-on 1,2 alternates the two in one pool and counts each apart.
+
+Usage: python bench/graphswitch.py [--modes off,management] [--cycles 10] [--settle 8] [--set-on 1,2] [--hosts 3]
 Runs as root; builds its labs (ids gs1.., 10.250.221+) and tears them down.
 """
 
@@ -194,7 +199,7 @@ def main():
             os.makedirs(os.path.join(work, mode))
             p = Pool(pathlib.Path(work, mode), args.hosts, lab_id="gs%d" % (i + 1), subnet="10.250.%d" % (221 + i))
             pools[mode] = p
-            sr, _ = p.deployment(p.manifest(tls=mode)).run()
+            sr, _ = p.deployment(p.manifest(tls=mode, **({"brick_size": "3G"} if args.hosts > 3 else {}))).run()
             for item in args.set:
                 option, _, value = item.partition("=")
                 p.lab.nodes[0].gluster(["volume", "set", "xosan", option, value])

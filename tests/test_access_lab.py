@@ -123,19 +123,29 @@ def _mount_failed(out):
     return "Mount failed." in out or ("Mounting glusterfs on " in out and " failed." in out)
 
 
+def management_tls_on(node):
+    return os.path.exists(os.path.join(node.state["dir"], "glusterd", "secure-access"))
+
+
 def assert_stranger_refused(pool, sr_uuid):
-    """Measured on glusterfs 10.3, with management TLS off (the default): glusterd hands the stranger
-    the volfile, then every brick answers its SETVOLUME with "Authentication failed" and the FUSE
-    client shuts down. mount.glusterfs usually reports a failure; if the client's shutdown loses the
-    race with the helper's own check, the mount returns 0 on a dead FUSE mount that shows nothing.
-    (With management TLS on, measured 2026-12-07, it does not even get the volfile: "Exhausted all
-    volfile servers".) Either way no file of the SR is ever visible."""
-    rc, out, seen, log = stranger_mount(pool, sr_uuid, server=pool.node_of("lab-host-1").ip)
+    """Measured on glusterfs 10.3. With management TLS on (the default since 2026-12-07) the stranger
+    does not even get the volfile: its plain connection to glusterd is dropped ("Exhausted all
+    volfile servers"). With it off (`tls: off`), glusterd hands the stranger the volfile, then every
+    brick answers its SETVOLUME with "Authentication failed" and the FUSE client shuts down (bricks
+    refusing on their own: assert_bricks_refuse_a_stranger_with_the_volfile). mount.glusterfs usually
+    reports a failure; if the client's shutdown loses the race with the helper's own check, the
+    mount returns 0 on a dead FUSE mount that shows nothing. Either way no file of the SR is visible."""
+    node = pool.node_of("lab-host-1")
+    rc, out, seen, log = stranger_mount(pool, sr_uuid, server=node.ip)
     assert "attached to remote volume" not in log, log[-3000:]
-    refused = [ln for ln in log.splitlines() if "SETVOLUME on remote-host failed" in ln
-               and "Authentication failed" in ln]
-    assert refused, log[-3000:]
-    assert "Server authentication failed. Shutting down." in log, log[-3000:]
+    if management_tls_on(node):
+        assert "Exhausted all volfile servers" in log, log[-3000:]
+        assert "SETVOLUME" not in log, log[-3000:]  # it never got as far as a brick
+    else:
+        refused = [ln for ln in log.splitlines() if "SETVOLUME on remote-host failed" in ln
+                   and "Authentication failed" in ln]
+        assert refused, log[-3000:]
+        assert "Server authentication failed. Shutting down." in log, log[-3000:]
     if rc == 0:
         assert isinstance(seen, OSError), seen
     else:
@@ -180,6 +190,7 @@ def assert_bricks_refuse_a_stranger_with_the_volfile(pool, sr_uuid):
 def test_deploy_allows_exactly_the_deployment_and_refuses_a_stranger(pool):
     sr, _ = pool.deployment().run()
     sr_uuid = pool.sim.db["SR"][sr]["uuid"]
+    assert management_tls_on(pool.node_of("lab-host-1"))  # the default
     assert pool.lab.host_ip not in expected(pool)
     assert auth_allow(pool) == ",".join(expected(pool))
     assert_stranger_filtered(pool)

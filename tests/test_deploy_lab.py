@@ -96,7 +96,7 @@ def test_three_hosts_deploy_plug_everywhere_and_rerun_changes_nothing(pool3):
 
 
 def test_two_hosts_get_replica2_with_arbiter(pool2):
-    d = pool2.deployment()
+    d = pool2.deployment(pool2.manifest(tls="off"))
     sr, cli = d.run()
     [info] = cli.volume_info("xosan")
     assert (info.replica, info.arbiter, len(info.bricks)) == (3, 1, 3)
@@ -105,6 +105,17 @@ def test_two_hosts_get_replica2_with_arbiter(pool2):
     [(data, arbiter)] = brick_hosts(pool2, info)
     assert sorted(data) == ["lab-host-1", "lab-host-2"] and arbiter in data
     assert len(set(b.name for b in info.bricks)) == 3
+    assert all(pool2.sim.db["PBD"][p]["currently_attached"] for p in pool2.sim.db["SR"][sr]["PBDs"])
+
+    # made with `tls: off`, re-run with `tls` left out: kept as it runs, whatever the default is
+    # (deploy._tls_mode); `tls: management` written is refused under the plugged SR, changing nothing
+    switch = lambda n: os.path.exists(os.path.join(n.state["dir"], "glusterd", "secure-access"))  # noqa: E731
+    before = pool2.snapshot()
+    pool2.deployment().run()
+    assert pool2.snapshot() == before and not any(switch(n) for n in pool2.lab.nodes)
+    with pytest.raises(DeployError) as err:
+        pool2.deployment(pool2.manifest(tls="management")).run()
+    assert "management TLS is off on" in str(err.value) and not any(switch(n) for n in pool2.lab.nodes)
     assert all(pool2.sim.db["PBD"][p]["currently_attached"] for p in pool2.sim.db["SR"][sr]["PBDs"])
 
 

@@ -515,7 +515,11 @@ def test_install_tls_refuses_a_management_value_it_does_not_know(ca, tmp_path):
 
 # -- management TLS by default, and an older deployment's re-run -------------------------------------
 
-def test_tls_is_off_by_default():
+def test_management_tls_is_the_default_and_a_written_tls_is_told_apart():
     from xosan.pool import manifest
-    assert manifest.from_flags(addresses="10.0.50.0/24").tls == "off"  # why not management: docs/security-tls.md
-    assert manifest.loads("network: {addresses: 10.0.50.0/24}\ntls: management\n").tls == "management"
+    m = manifest.from_flags(addresses="10.0.50.0/24")
+    assert (m.tls, m.tls_written) == ("management", False)  # docs/security-tls.md "Decision"
+    m = manifest.from_flags(addresses="10.0.50.0/24", tls="off")
+    assert (m.tls, m.tls_written) == ("off", True)
+    m = manifest.loads("network: {addresses: 10.0.50.0/24}\ntls: management\n")
+    assert (m.tls, m.tls_written) == ("management", True)

@@ -39,16 +39,17 @@ DEFAULT_TEMPLATE = "XOSAN storage VM"
 DEFAULT_MEMORY = GiB
 DEFAULT_VCPUS = 2
 DEFAULT_SR_NAME = "XOSAN"
-# GlusterFS TLS (docs/security-tls.md). "management": glusterd <-> glusterd, CLI and volfile fetches
-# over TLS with the deployment's own CA. "io": management and the volume's I/O path too (client.ssl/
-# server.ssl on, auth.ssl-allow = the deployment's names): costs ~40 % of the 4K IOPS. "off" (the
-# default): neither; auth.allow and the storage VMs' packet filter still admit only the deployment.
-# Management TLS is not the default because under it a client graph switch (any client-side option
-# change) can leave a dom0's mount answering ENOTCONN for ~3 s: a glusterd bug, measured and traced in
-# docs/security-tls.md. Flipping the default later needs a way to keep an older deployment's re-run
-# as it runs (deploy refuses management TLS under a plain SR).
+# GlusterFS TLS (docs/security-tls.md). "management" (the default): glusterd <-> glusterd, CLI and
+# volfile fetches over TLS with the deployment's own CA. "io": management and the volume's I/O path too
+# (client.ssl/server.ssl on, auth.ssl-allow = the deployment's names): costs ~40 % of the 4K IOPS.
+# "off": neither; auth.allow and the storage VMs' packet filter still admit only the deployment.
+# Management TLS became the default once XOSAN ran its volume commands away from the dom0s' volfile
+# server (cluster.command_order): glusterd breaks TLS connections still in their handshake while it
+# commits (a GlusterFS bug), and only the originator's clients met that at a graph switch. A re-run
+# that leaves `tls` out keeps what the volume runs (deploy._tls_mode), so older deployments stay as
+# they are.
 TLS_CHOICES = ("off", "management", "io")
-DEFAULT_TLS = "off"
+DEFAULT_TLS = "management"
 
 FLAGS_SOURCE = "<flags>"
 
