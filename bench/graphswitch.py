@@ -101,36 +101,36 @@ def longest_run(errors, gap=0.5):
 LOG_SIGNS = ("ssl_dump_error_stack", "has not responded in the last", "All subvolumes are down")
 
 
-def log_counts(pool):
-    # type: (object) -> dict
-    """{LOG_SIGN: count} over every dom0's FUSE client log now: taken before and after a switch, the
-    difference is that switch's share of the evidence."""
+def log_signs(pool):
+    """(host, sign, line) of every line of the dom0s' FUSE client logs that holds one of LOG_SIGNS."""
     import glob
-    counts = dict((k, 0) for k in LOG_SIGNS)
     for host in HOSTS:
         for path in glob.glob(pool.sim.dom0_path(host, "/var/log/glusterfs/run-sr-mount-*.log")):
             with open(path, errors="replace") as fh:
                 for line in fh:
                     for k in LOG_SIGNS:
                         if k in line:
-                            counts[k] += 1
+                            yield host, k, line
+
+
+def log_counts(pool):
+    # type: (object) -> dict
+    """{LOG_SIGN: count} over every dom0's FUSE client log now: taken before and after a switch, the
+    difference is that switch's share of the evidence."""
+    counts = dict((k, 0) for k in LOG_SIGNS)
+    for _, k, _ in log_signs(pool):
+        counts[k] += 1
     return counts
 
 
 def client_log_summary(mode, pool):
     """Counts of LOG_SIGNS in every dom0's FUSE client log (and the first lines of each), printed
     before the pool goes: the evidence behind a failed switch."""
-    import glob
     counts, first = dict((k, 0) for k in LOG_SIGNS), []
-    for host in HOSTS:
-        for path in glob.glob(pool.sim.dom0_path(host, "/var/log/glusterfs/run-sr-mount-*.log")):
-            with open(path, errors="replace") as fh:
-                for line in fh:
-                    for k in LOG_SIGNS:
-                        if k in line:
-                            counts[k] += 1
-                            if len(first) < 12:
-                                first.append("%s: %s" % (host, line.strip()[:220]))
+    for host, k, line in log_signs(pool):
+        counts[k] += 1
+        if len(first) < 12:
+            first.append("%s: %s" % (host, line.strip()[:220]))
     print("%s client logs: %s" % (mode, ", ".join("%r x%d" % kv for kv in sorted(counts.items()))), flush=True)
     for line in first:
         print("  " + line, flush=True)

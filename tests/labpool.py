@@ -5,6 +5,7 @@ import os
 import pytest
 from labutil import lab_name, lab_subnet
 
+from xosan.gluster.tls import SECURE_ACCESS
 from xosan.pool import manifest
 from xosan.pool.deploy import Deployment
 from xosan.pool.operate import Operations
@@ -87,6 +88,12 @@ class Pool(object):
         if self.sim is not None:
             self.sim.close()
         self.lab.down()
+
+
+def management_tls_on(node):
+    """Whether lab storage node ``node`` has management TLS's switch file (its /var/lib/glusterd is
+    the node's own ``glusterd`` folder)."""
+    return os.path.exists(os.path.join(node.state["dir"], "glusterd", os.path.basename(SECURE_ACCESS)))
 
 
 def pool_fixture(hosts, offset):

@@ -9,7 +9,7 @@ import tempfile
 import time
 
 import pytest
-from labpool import pool_fixture
+from labpool import management_tls_on, pool_fixture
 from test_operate_lab import read_sha, write_pattern, xosan_cli
 
 from xosan.gluster import health, parse_volume_info, parse_volume_status
@@ -121,10 +121,6 @@ def _mount_failed(out):
     """mount.glusterfs's two failure sentences, both seen here: "Mount failed." when the client
     died after it daemonized, "Mounting glusterfs on <dir> failed." when it exited before."""
     return "Mount failed." in out or ("Mounting glusterfs on " in out and " failed." in out)
-
-
-def management_tls_on(node):
-    return os.path.exists(os.path.join(node.state["dir"], "glusterd", "secure-access"))
 
 
 def assert_stranger_refused(pool, sr_uuid):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from labpool import STORAGE_NET, pool_fixture
+from labpool import STORAGE_NET, management_tls_on, pool_fixture
 
 from xosan.pool.deploy import DeployError
 from xosan.pool.planner import PlanError
@@ -109,13 +109,12 @@ def test_two_hosts_get_replica2_with_arbiter(pool2):
 
     # made with `tls: off`, re-run with `tls` left out: kept as it runs, whatever the default is
     # (deploy._tls_mode); `tls: management` written is refused under the plugged SR, changing nothing
-    switch = lambda n: os.path.exists(os.path.join(n.state["dir"], "glusterd", "secure-access"))  # noqa: E731
     before = pool2.snapshot()
     pool2.deployment().run()
-    assert pool2.snapshot() == before and not any(switch(n) for n in pool2.lab.nodes)
+    assert pool2.snapshot() == before and not any(management_tls_on(n) for n in pool2.lab.nodes)
     with pytest.raises(DeployError) as err:
         pool2.deployment(pool2.manifest(tls="management")).run()
-    assert "management TLS is off on" in str(err.value) and not any(switch(n) for n in pool2.lab.nodes)
+    assert "management TLS is off on" in str(err.value) and not any(management_tls_on(n) for n in pool2.lab.nodes)
     assert all(pool2.sim.db["PBD"][p]["currently_attached"] for p in pool2.sim.db["SR"][sr]["PBDs"])
 
 

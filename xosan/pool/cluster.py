@@ -192,7 +192,7 @@ class Cluster(object):
             first.peer_probe(address)
         # volume create names them all: each node must see every other one 'Peer in Cluster'
         self.wait_peers(p, clis)
-        return clis[command_order(addresses, addresses)[0]]
+        return clis[addresses[-1]]
 
     def join(self, p, cli, address, exclude=()):
         """Probe a new node from ``cli``'s node and wait until the pool agrees it is in."""

@@ -133,9 +133,12 @@ class Deployment(object):
         self._witness_reachable()
         p.step("trusted storage pool")
         fresh = not self.mine("SR")  # no SR yet: no dom0 mounts the volume, it may be stopped
-        tls = self._tls_mode(p, hosts, fresh)
-        tls_names = self._tls_certificates(p, hosts, fresh) if tls != "off" else None
-        first = self.cluster.form(p, [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else []))
+        # the nodes without management TLS's switch file, read once (None: nothing mounts the volume yet)
+        plain = None if fresh else [a for a in self._pool_nodes(hosts)
+                                    if not certs.management_on(self.access.target(a))]
+        tls = self._tls_mode(p, hosts, plain)
+        tls_names = self._tls_certificates(p, hosts, plain) if tls != "off" else None
+        first = self.cluster.form(p, self._pool_nodes(hosts))
         p.step("volume %s" % self.m.volume)
         self.cluster.create_volume(p, first, layout, self.allow, self.allow.wanted(net))
         if tls == "io":
@@ -158,15 +161,19 @@ class Deployment(object):
         except XosanError as exc:
             return self.allow.plan_line(planned) + " (the existing volume's list is unknown: %s)" % exc
 
-    def _tls_mode(self, p, hosts, fresh):
+    def _pool_nodes(self, hosts):
+        """Every machine of the trusted pool: the storage VMs and the witness."""
+        return [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else [])
+
+    def _tls_mode(self, p, hosts, plain):
         """The TLS mode this run applies: the manifest's when it was written or nothing mounts the
-        volume yet; otherwise (a re-run with ``tls`` left to its default) what the cluster runs, so a
-        deployment made before the default changed, or with ``tls: off``, is kept as it runs rather than
-        refused (turning management TLS on under running mounts is, see _tls_certificates)."""
-        if fresh or self.m.tls_written:
+        volume yet (``plain`` None); otherwise (a re-run with ``tls`` left to its default) what the
+        cluster runs, so a deployment made before the default changed, or with ``tls: off``, is kept
+        as it runs rather than refused (turning management TLS on under running mounts is, see
+        _tls_certificates). ``plain``: the nodes without management TLS's switch file."""
+        if plain is None or self.m.tls_written:
             return self.m.tls
-        nodes = [h.vm_address for h in hosts] + ([self.m.witness] if self.m.witness else [])
-        if not any(certs.management_on(self.access.target(a)) for a in nodes):
+        if len(plain) == len(self._pool_nodes(hosts)):
             mode = "off"
         else:
             [info] = self.cluster.any_cli().volume_info(self.m.volume)
@@ -176,7 +183,7 @@ class Deployment(object):
                    "to change it" % (mode, self.m.tls, self.m.tls))
         return mode
 
-    def _tls_certificates(self, p, hosts, fresh):
+    def _tls_certificates(self, p, hosts, plain):
         """The deployment CA's certificates on every storage VM (SSH), the witness and every pool
         host's dom0 (host plugin: compute-only hosts mount the SR too, and a re-run gives a host that
         joined the pool since its own), before any client mounts, with management TLS's switch: each
@@ -186,14 +193,12 @@ class Deployment(object):
         Turned on under an SR, the dom0s' running mounts would keep plain connections their glusterds
         no longer take (brick port lookups after a brick restart fail): refused there, never half done."""
         nodes = [(h.name, h.vm_address) for h in hosts] + ([("witness", self.m.witness)] if self.m.witness else [])
-        if not fresh:
-            off = [a for _, a in nodes if not certs.management_on(self.access.target(a))]
-            if off:
-                raise DeployError(
-                    "management TLS is off on %s, and the volume serves an SR: turning it on would cut every "
-                    "dom0's running mount off glusterd" % ", ".join(off),
-                    hint="Deploy with tls: off to keep it as it is, or plan a downtime: unplug the SR's PBDs, "
-                         "re-run deploy, plug them again")
+        if plain:
+            raise DeployError(
+                "management TLS is off on %s, and the volume serves an SR: turning it on would cut every "
+                "dom0's running mount off glusterd" % ", ".join(plain),
+                hint="Deploy with tls: off to keep it as it is, or plan a downtime: unplug the SR's PBDs, "
+                     "re-run deploy, plug them again")
         names, restart = certs.distribute(p, certs.of_deployment(self.access), self.access, self.x.api, nodes,
                                           self.inventory.pool_hosts(), management=True)
         if restart:
